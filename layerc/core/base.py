@@ -1,0 +1,134 @@
+"""The contract every layer implements.
+
+A layer is constructed from its validated spec, answers pure shape questions
+(`output_shape`, `weight_specs`, `macs`) without allocating anything, allocates its
+weights in `build`, and computes in `forward`, which returns the output and a
+`backprop` closure (thinc style): `backprop(dY)` stores the parameter gradients in
+`self.grads` (replacing earlier values) and returns `dX`.
+
+Shapes never include the batch axis; `None` is a dimension unknown until run time
+(a variable sequence length).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import activations, initializers
+from . import xp
+
+Shape = tuple  # of int | None, batch axis excluded
+Backprop = Callable[[Any], Any]
+
+
+class ShapeError(ValueError):
+    """A layer cannot take the shape it is given.
+
+    Args:
+        message: what is wrong, in the user's words ("Conv2D expects ...").
+        hint: what would fix it, or None.
+    """
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One weight: its Keras name, shape, initializer and whether it is trained."""
+
+    name: str
+    shape: tuple
+    initializer: Any = "zeros"  # a name from `initializers`, or a callable(shape, rng, dtype)
+    trainable: bool = True
+    regularizer: tuple | None = None  # (l1, l2) penalty factors, Keras's semantics
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def regularizer_factors(reg) -> tuple | None:
+    """(l1, l2) from a spec's regularizer value: None, 'l1', 'l2', 'l1_l2' or {l1:, l2:}."""
+    if reg is None:
+        return None
+    if isinstance(reg, str):
+        return {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}[reg]
+    return (float(reg.l1), float(reg.l2))
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        spec: the validated layer spec (a pydantic model from `layerc.spec.layers`).
+        name: the layer's unique name in the model.
+        seed: seed of this layer's random generator (initialisation, dropout).
+        dtype: "float32" or "float64".
+    """
+
+    multi_input = False  # True: forward takes a list of arrays and backprop returns a list
+
+    def __init__(self, spec, name: str, seed: int, dtype: str = "float32"):
+        self.spec = spec
+        self.name = name
+        self.seed = seed
+        self.dtype = xp.dtype(dtype)
+        self.rng = xp.random.default_rng(seed)
+        self.weights: dict[str, Any] = {}
+        self.grads: dict[str, Any] = {}
+        self.trainable: dict[str, bool] = {}
+        self.regularizers: dict[str, tuple] = {}
+        self.input_shape = None
+        # Set by the model while training with a loss that fuses this output layer's
+        # activation (softmax or sigmoid + crossentropy): the layer then returns its
+        # pre-activation logits and the loss works from logits, stably.
+        self.fused_output = False
+
+    # -- pure shape questions -------------------------------------------------
+    def output_shape(self, input_shape: Shape) -> Shape:
+        raise NotImplementedError
+
+    def weight_specs(self, input_shape: Shape) -> list[WeightSpec]:
+        return []
+
+    def macs(self, input_shape: Shape) -> int:
+        """Multiply-accumulates per sample for one forward pass."""
+        return 0
+
+    # -- allocation ------------------------------------------------------------
+    def build(self, input_shape: Shape) -> None:
+        """Allocate the weights for `input_shape` with their initializers."""
+        self.input_shape = input_shape
+        self.weights, self.grads = {}, {}
+        for w in self.weight_specs(input_shape):
+            init = w.initializer if callable(w.initializer) else initializers.get(w.initializer)
+            self.weights[w.name] = init(w.shape, self.rng, self.dtype)
+            self.grads[w.name] = xp.zeros(w.shape, self.dtype)
+            self.trainable[w.name] = w.trainable
+            if w.regularizer is not None:
+                self.regularizers[w.name] = w.regularizer
+
+    # -- compute ----------------------------------------------------------------
+    def forward(self, X, training: bool, mask=None) -> tuple[Any, Backprop]:
+        raise NotImplementedError
+
+    def compute_mask(self, X, mask):
+        """The mask of this layer's output (Keras's `compute_mask`); default passes it on."""
+        return mask
+
+    # -- helpers for subclasses -----------------------------------------------------
+    def activate(self, Z, name: str):
+        """Apply activation `name` to Z; returns (Y, backprop), or (Z, identity) when fused."""
+        if self.fused_output:
+            return Z, _identity
+        return activations.get(name)(Z)
+
+
+def _identity(dY):
+    return dY

@@ -1,0 +1,53 @@
+"""Dense: Y = activation(X @ W + b), applied to the last axis."""
+from __future__ import annotations
+
+from . import xp
+from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+
+
+class Dense(Layer):
+    """Densely connected layer (Keras `Dense`).
+
+    Shapes: X (batch, ..., n_in) -> Y (batch, ..., units); kernel (n_in, units), bias (units,).
+    """
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] is None:
+            raise ShapeError(
+                f"Dense needs a known last dimension, got input shape {input_shape}",
+                "put a Flatten or a pooling layer before it",
+            )
+        return (*input_shape[:-1], self.spec.units)
+
+    def weight_specs(self, input_shape):
+        n_in, s = input_shape[-1], self.spec
+        ws = [WeightSpec("kernel", (n_in, s.units), s.kernel_initializer,
+                         regularizer=regularizer_factors(s.kernel_regularizer))]
+        if s.use_bias:
+            ws.append(WeightSpec("bias", (s.units,), s.bias_initializer,
+                                 regularizer=regularizer_factors(s.bias_regularizer)))
+        return ws
+
+    def macs(self, input_shape):
+        rows = 1
+        for d in input_shape[:-1]:
+            rows *= d or 1
+        return rows * input_shape[-1] * self.spec.units
+
+    def forward(self, X, training, mask=None):
+        W = self.weights["kernel"]
+        Z = X @ W
+        if self.spec.use_bias:
+            Z += self.weights["bias"]
+        Y, act_backprop = self.activate(Z, self.spec.activation)
+
+        def backprop(dY):
+            dZ = act_backprop(dY)
+            X2 = X.reshape(-1, X.shape[-1])
+            dZ2 = dZ.reshape(-1, dZ.shape[-1])
+            self.grads["kernel"] = X2.T @ dZ2
+            if self.spec.use_bias:
+                self.grads["bias"] = dZ2.sum(axis=0)
+            return dZ @ W.T
+
+        return Y, backprop

@@ -1,0 +1,44 @@
+"""The one map from a spec's layer type to its layer class.
+
+Entries are "module:Class" strings, imported on first use, so a command that needs
+only some layer families never imports the others.
+"""
+from __future__ import annotations
+
+import importlib
+
+LAYERS = {
+    "Dense": "dense:Dense",
+    "Conv1D": "conv:Conv1D",
+    "Conv2D": "conv:Conv2D",
+    "MaxPooling1D": "pooling:MaxPooling1D",
+    "MaxPooling2D": "pooling:MaxPooling2D",
+    "AveragePooling2D": "pooling:AveragePooling2D",
+    "GlobalAveragePooling1D": "pooling:GlobalAveragePooling1D",
+    "GlobalAveragePooling2D": "pooling:GlobalAveragePooling2D",
+    "GlobalMaxPooling2D": "pooling:GlobalMaxPooling2D",
+    "SimpleRNN": "recurrent:SimpleRNN",
+    "LSTM": "recurrent:LSTM",
+    "GRU": "recurrent:GRU",
+    "Bidirectional": "recurrent:Bidirectional",
+    "Dropout": "dropout:Dropout",
+    "BatchNormalization": "normalization:BatchNormalization",
+    "LayerNormalization": "normalization:LayerNormalization",
+    "Embedding": "embedding:Embedding",
+    "Flatten": "reshape:Flatten",
+    "Reshape": "reshape:Reshape",
+    "Activation": "activation:Activation",
+    "Add": "merge:Add",
+    "Concatenate": "merge:Concatenate",
+}
+
+
+def layer_class(type_name: str):
+    """The layer class for a spec type name."""
+    module, cls = LAYERS[type_name].split(":")
+    return getattr(importlib.import_module(f"layerc.core.{module}"), cls)
+
+
+def make_layer(spec, name: str, seed: int, dtype: str = "float32"):
+    """Construct the layer for a validated layer spec."""
+    return layer_class(spec.type)(spec, name, seed, dtype)
