@@ -1,0 +1,64 @@
+"""Rich renderables for the CLI. Each function takes data and returns something to print."""
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from ..summary import readable_size
+
+
+def diagnostics(diags) -> Text:
+    """`file:line:col: error: message (hint)` lines, coloured."""
+    out = Text()
+    for d in diags:
+        where = d.file if d.line is None else f"{d.file}:{d.line}:{d.col}"
+        out.append(where, style="bold")
+        out.append(": ")
+        out.append(f"{d.severity}:", style="bold red")
+        out.append(f" {d.message}")
+        if d.hint:
+            out.append(f" ({d.hint})", style="cyan")
+        out.append("\n")
+    out.rstrip()
+    return out
+
+
+def summary_table(info: dict) -> Table:
+    """The layer table, as Keras's model.summary() draws it, with a MACs column."""
+    table = Table(title=f'Model: "{info["name"]}"', title_justify="left", show_lines=False)
+    table.add_column("Layer (type)", no_wrap=True)
+    table.add_column("Output Shape", no_wrap=True)
+    table.add_column("Param #", justify="right")
+    table.add_column("MACs", justify="right", style="dim")
+    if not info["sequential"]:
+        table.add_column("Connected to")
+    for row in info["layers"]:
+        cells = [f'{row["name"]} ({row["type"]})', row["output_shape"], f'{row["params"]:,}', _count(row["macs"])]
+        if not info["sequential"]:
+            cells.append("\n".join(row["connected_to"]) or "-")
+        table.add_row(*cells)
+    return table
+
+
+def summary_totals(info: dict) -> Text:
+    lines = [
+        ("Total params", info["total_params"], info["total_bytes"]),
+        ("Trainable params", info["trainable_params"], info["trainable_bytes"]),
+        ("Non-trainable params", info["non_trainable_params"], info["non_trainable_bytes"]),
+    ]
+    out = Text()
+    for label, n, size in lines:
+        out.append(f" {label}: ", style="bold")
+        out.append(f"{n:,} ({readable_size(size)})\n")
+    out.append(" MACs per sample: ", style="bold")
+    out.append(f'{info["macs_per_sample"]:,} ({_count(info["macs_per_sample"])})\n')
+    out.append(f' Activation memory (batch {info["batch_size"]}): ', style="bold")
+    out.append(readable_size(info["activation_bytes"]))
+    return out
+
+
+def _count(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return str(n)

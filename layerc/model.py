@@ -1,0 +1,184 @@
+"""The runtime model: a compiled graph that runs forward and backward."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .compiler import Graph, keras_shape
+
+
+class InputError(ValueError):
+    """Arrays given to the model do not fit its inputs."""
+
+
+class Model:
+    """A compiled spec. Knows its layers, shapes and parameter counts at once; allocates
+    weights on first use (`build()`), so a huge spec can be summarised without memory.
+
+    Args:
+        graph: the result of `layerc.compiler.compile_graph`.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.spec = graph.spec
+        self.nodes = graph.nodes
+        self.input_names = list(graph.inputs)
+        self.output_names = graph.outputs
+        self.built = False
+        self._by_name = {n.name: n for n in self.nodes}
+
+    # -- what the model is --------------------------------------------------------
+    @property
+    def name(self) -> str:
+        path = self.spec._path
+        return self.spec.name or (Path(path).stem if path else "model")
+
+    @property
+    def layers(self):
+        return [n.layer for n in self.nodes]
+
+    @property
+    def input_shapes(self) -> list[tuple]:
+        return [tuple(self.graph.inputs[n].shape) for n in self.input_names]
+
+    @property
+    def output_shapes(self) -> list[tuple]:
+        return [self.graph.shapes[n] for n in self.output_names]
+
+    def output_layers(self):
+        return [self._by_name[n].layer for n in self.output_names]
+
+    def count_params(self) -> int:
+        return sum(n.n_params for n in self.nodes)
+
+    def count_trainable(self) -> int:
+        return sum(n.n_trainable for n in self.nodes)
+
+    def weight_nodes(self):
+        """Nodes in the spec's layer order: the order of `get_weights` (Keras's model.weights)."""
+        return sorted(self.nodes, key=lambda n: n.index)
+
+    # -- weights -------------------------------------------------------------------
+    def build(self) -> "Model":
+        """Allocate every layer's weights (idempotent)."""
+        if not self.built:
+            for node in self.nodes:
+                node.layer.build(node.input_shape)
+            self.built = True
+        return self
+
+    def get_weights(self) -> list:
+        """All weights, layer by layer in Keras's order and layouts (copies)."""
+        self.build()
+        return [w.copy() for n in self.weight_nodes() for w in n.layer.weights.values()]
+
+    def set_weights(self, weights) -> None:
+        """Load a list in `get_weights` order; shapes must match exactly."""
+        import numpy as np
+
+        self.build()
+        slots = [(n.name, k, n.layer.weights) for n in self.weight_nodes() for k in n.layer.weights]
+        weights = list(weights)
+        if len(weights) != len(slots):
+            raise ValueError(f"expected {len(slots)} weight arrays for this model, got {len(weights)}")
+        for (layer, key, store), w in zip(slots, weights):
+            w = np.asarray(w)
+            if w.shape != store[key].shape:
+                raise ValueError(f"weight {layer}/{key} has shape {store[key].shape}, got {w.shape}")
+            store[key] = w.astype(store[key].dtype, copy=True)
+
+    def named_weights(self) -> dict:
+        """{'layer/weight': array} (the arrays themselves, not copies)."""
+        self.build()
+        return {f"{n.name}/{k}": w for n in self.weight_nodes() for k, w in n.layer.weights.items()}
+
+    def trainable_slots(self) -> list[tuple]:
+        """(layer, weight name) for every trainable weight, in get_weights order."""
+        self.build()
+        return [(n.layer, k) for n in self.weight_nodes() for k in n.layer.weights if n.layer.trainable[k]]
+
+    # -- compute ---------------------------------------------------------------------
+    def check_inputs(self, inputs) -> list:
+        """Inputs as a list of arrays of the right dtype; InputError naming both shapes if not."""
+        import numpy as np
+
+        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(arrays) != len(self.input_names):
+            raise InputError(f"the model takes {len(self.input_names)} inputs "
+                             f"({', '.join(self.input_names)}), got {len(arrays)}")
+        out = []
+        for name, x in zip(self.input_names, arrays):
+            spec = self.graph.inputs[name]
+            x = np.asarray(x)
+            want = tuple(spec.shape)
+            if x.ndim != len(want) + 1 or any(w is not None and w != g for w, g in zip(want, x.shape[1:])):
+                raise InputError(f"input '{name}' expects shape {keras_shape(want)}, "
+                                 f"got an array of shape {x.shape}")
+            dtype = self.spec.dtype if spec.dtype.startswith("float") else spec.dtype
+            if spec.dtype == "int32":
+                if not np.issubdtype(x.dtype, np.integer):
+                    if not np.issubdtype(x.dtype, np.floating) or not np.all(np.mod(x, 1) == 0):
+                        raise InputError(f"input '{name}' takes integer ids, got {x.dtype} values")
+            elif not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
+                      or x.dtype == bool):
+                raise InputError(f"input '{name}' takes numbers, got an array of {x.dtype}")
+            out.append(x if x.dtype == dtype else x.astype(dtype))
+        return out
+
+    def forward(self, inputs, training: bool = False, logits: bool = False):
+        """Run the graph. Returns (outputs, backprop); outputs is an array for a
+        single-output model, else a list; backprop takes the same form and returns the
+        input gradients. logits=True runs output layers without their activation."""
+        self.build()
+        xs = self.check_inputs(inputs)
+        values = dict(zip(self.input_names, xs))
+        masks = {name: None for name in self.input_names}
+        for layer in self.output_layers():
+            layer.fused_output = logits
+        tape = []
+        for node in self.nodes:
+            layer = node.layer
+            if layer.multi_input:
+                X = [values[s] for s in node.inputs]
+                mask = [masks[s] for s in node.inputs]
+            else:
+                X, mask = values[node.inputs[0]], masks[node.inputs[0]]
+            Y, backprop = layer.forward(X, training, mask)
+            values[node.name] = Y
+            masks[node.name] = layer.compute_mask(X, mask)
+            tape.append(backprop)
+        outs = [values[n] for n in self.output_names]
+
+        def backprop(dY):
+            grads = dict(zip(self.output_names, dY if len(outs) > 1 else [dY]))
+            for node, bp in zip(reversed(self.nodes), reversed(tape)):
+                g = grads.pop(node.name, None)
+                if g is None:
+                    continue
+                dX = bp(g)
+                srcs = node.inputs
+                for src, d in zip(srcs, dX if node.layer.multi_input else [dX]):
+                    if d is None:
+                        continue
+                    grads[src] = grads[src] + d if src in grads else d
+            dxs = [grads.get(n) for n in self.input_names]
+            return dxs if len(dxs) > 1 else dxs[0]
+
+        return (outs if len(outs) > 1 else outs[0]), backprop
+
+    def predict(self, x, batch_size: int | None = None):
+        """Outputs for x in inference mode, computed in batches (default the spec's batch_size)."""
+        import numpy as np
+
+        xs = self.check_inputs(x)
+        n = len(xs[0])
+        if any(len(a) != n for a in xs):
+            raise InputError("all inputs must have the same number of samples")
+        if batch_size is None:
+            batch_size = self.spec.train.batch_size if self.spec.train else 32
+        chunks = []
+        for start in range(0, max(n, 1), batch_size):
+            y, _ = self.forward([a[start:start + batch_size] for a in xs], training=False)
+            chunks.append(y if isinstance(y, list) else [y])
+        outs = [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+        return outs if len(outs) > 1 else outs[0]

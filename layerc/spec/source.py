@@ -1,0 +1,147 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+`load_yaml(text, file)` returns plain Python data and a `SourceMap` from paths
+(tuples of keys and indices) to 1-based (line, col). Only YAML's safe types are
+constructed; any other tag is an error, never executed. Aliases are expanded with
+a budget, so an alias bomb is refused instead of exhausting memory.
+"""
+from __future__ import annotations
+
+import yaml
+
+from .diagnostics import Diagnostic, SpecError
+
+MAX_NODES = 200_000  # values after alias expansion
+MAX_DEPTH = 64
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class SourceMap:
+    """Paths into the loaded data mapped to positions in the file."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.values: dict[tuple, tuple[int, int]] = {}
+        self.keys: dict[tuple, tuple[int, int]] = {}
+        self.aliases: dict[tuple, tuple] = {}  # normalised path prefix -> source path prefix
+
+    def locate(self, path: tuple, key: bool = False) -> tuple[int | None, int | None]:
+        """Position of `path`'s key (key=True) or value, else of its nearest ancestor."""
+        path = self.source_path(tuple(path))
+        while True:
+            table = self.keys if key else self.values
+            if path in table:
+                return table[path]
+            if path in self.values:
+                return self.values[path]
+            if not path:
+                return (None, None)
+            path = path[:-1]
+
+    def source_path(self, path: tuple) -> tuple:
+        """Translate a path in normalised data into the path as written in the file."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self.aliases:
+                return self.aliases[path[:n]] + path[n:]
+        return path
+
+    def diagnostic(self, path, message: str, hint: str | None = None, key: bool = False):
+        line, col = self.locate(tuple(path), key=key)
+        return Diagnostic(message, self.file, line, col, hint)
+
+
+class _Builder:
+    def __init__(self, smap: SourceMap):
+        self.smap = smap
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")  # only its scalar construction is used
+
+    def build(self, node, path: tuple, depth: int):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError([self._at(node, f"the YAML expands to more than {MAX_NODES:,} values "
+                                             "(an alias bomb?); refused")])
+        if depth > MAX_DEPTH:
+            raise SpecError([self._at(node, f"the YAML nests deeper than {MAX_DEPTH} levels")])
+        self.smap.values.setdefault(path, _pos(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, "tag:yaml.org,2002:seq")
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            raise SpecError([self._at(node, f"the YAML tag {node.tag} is not allowed "
+                                            "(only plain YAML values are)")]) from None
+        except (ValueError, TypeError, OverflowError) as e:
+            raise SpecError([self._at(node, f"bad YAML value {node.value!r}: {e}")]) from None
+
+    def _mapping(self, node, path, depth):
+        self._check_tag(node, "tag:yaml.org,2002:map")
+        out = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise SpecError([self._at(key_node, "YAML merge keys (<<) are not supported")])
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError([self._at(key_node, "a mapping key must be a plain value")])
+            key = self.build(key_node, path + ("<key>",), depth + 1)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError([self._at(key_node, f"unsupported key {key!r}")])
+            if key in out:
+                first = self.smap.keys[path + (key,)]
+                raise SpecError([self._at(key_node, f"duplicate key '{key}' (first defined on line {first[0]})")])
+            self.smap.keys[path + (key,)] = _pos(key_node)
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        self.smap.values.pop(path + ("<key>",), None)
+        return out
+
+    def _check_tag(self, node, default):
+        if node.tag != default:
+            raise SpecError([self._at(node, f"the YAML tag {node.tag} is not allowed "
+                                            "(only plain YAML values are)")])
+
+    def _at(self, node, message):
+        line, col = _pos(node)
+        return Diagnostic(message, self.smap.file, line, col)
+
+
+def _pos(node):
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def load_yaml(text: str, file: str = "<spec>"):
+    """Parse YAML text safely into (data, SourceMap); raises SpecError."""
+    smap = SourceMap(file)
+    if len(text) > MAX_BYTES:
+        raise SpecError([Diagnostic(f"the file is larger than {MAX_BYTES // 2**20} MiB", file)])
+    if "\x00" in text:
+        raise SpecError([Diagnostic("the file is binary, not YAML text", file, 1, 1)])
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = e.problem or e.context or "invalid YAML"
+        if "expected a single document" in str(e):
+            problem = "the file holds more than one YAML document"
+        return _raise(Diagnostic(f"YAML syntax error: {problem}", file, line, col))
+    except yaml.YAMLError as e:
+        return _raise(Diagnostic(f"YAML error: {e}", file, 1, 1))
+    except RecursionError:
+        return _raise(Diagnostic(f"the YAML nests too deeply", file, 1, 1))
+    if node is None:
+        return _raise(Diagnostic("the file is empty; a spec needs at least `input:` and `layers:`", file, 1, 1))
+    try:
+        data = _Builder(smap).build(node, (), 0)
+    except RecursionError:
+        return _raise(Diagnostic("the YAML nests too deeply", file, 1, 1))
+    return data, smap
+
+
+def _raise(diagnostic):
+    raise SpecError([diagnostic])

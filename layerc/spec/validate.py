@@ -1,0 +1,257 @@
+"""From YAML text to a validated `Spec`, or every located diagnostic found on the way."""
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .document import FORMAT_VERSION, Spec
+from .layers import LAYER_TYPES, Flatten
+from .source import SourceMap, load_yaml
+
+_TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "dict_type", "list_type",
+                "tuple_type", "union_tag_invalid", "literal_error", "is_instance_of")
+
+
+def parse_spec(text: str, file: str = "<spec>") -> Spec:
+    """Validate spec text; returns the Spec or raises SpecError with every diagnostic."""
+    data, smap = load_yaml(text, file)
+    diags: list[Diagnostic] = []
+    if not isinstance(data, dict):
+        raise SpecError([smap.diagnostic((), "a spec is a mapping with keys such as `input:` and `layers:`, "
+                                              f"not a {_kind(data)}")])
+    version = data.get("layerc", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise SpecError([smap.diagnostic(("layerc",), f"unknown format version {version!r}; "
+                                                      f"this layerc reads `layerc: {FORMAT_VERSION}`")])
+    data = dict(data)
+    layers_ok = True
+    if isinstance(data.get("layers"), list):
+        layers = []
+        for i, item in enumerate(data["layers"]):
+            layer = _layer(item, ("layers", i), smap, diags)
+            layers_ok &= layer is not None
+            layers.append(layer)
+        data["layers"] = layers if layers_ok else [Flatten()]
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        diags += _translate(e, data, Spec, (), smap)
+        spec = None
+    if diags:
+        raise SpecError(_sorted(diags))
+    spec._source = smap
+    return spec
+
+
+def load_spec(path) -> Spec:
+    """Read and validate a spec file. Raises SpecError (located) or OSError."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {e.start})", str(path))]) from None
+    spec = parse_spec(text, str(path))
+    spec._path = path
+    return spec
+
+
+def _layer(item, path, smap: SourceMap, diags):
+    """Normalise one layer item to `{type: ..., **args}` and validate it with its model."""
+    norm = _normalise(item, path, smap, diags, "a layer")
+    if norm is None:
+        return None
+    cls = LAYER_TYPES[norm["type"]]
+    if norm["type"] == "Bidirectional" and isinstance(norm.get("layer"), (dict, str)):
+        inner = _normalise(norm["layer"], path + ("layer",), smap, diags, "the wrapped layer")
+        if inner is None:
+            return None
+        if inner["type"] not in ("LSTM", "GRU", "SimpleRNN"):
+            diags.append(smap.diagnostic(path + ("layer", "type"), "Bidirectional wraps an LSTM, GRU or "
+                                         f"SimpleRNN, not {inner['type']}", key=True))
+            return None
+        norm["layer"] = inner
+    try:
+        return cls.model_validate(norm)
+    except ValidationError as e:
+        diags += _translate(e, norm, cls, path, smap)
+        return None
+
+
+def _normalise(item, path, smap, diags, what):
+    if isinstance(item, str):
+        args, type_name = {}, item
+        smap.aliases.setdefault(path + ("type",), path)
+    elif isinstance(item, dict) and "type" in item:
+        args, type_name = {k: v for k, v in item.items() if k != "type"}, item["type"]
+    elif isinstance(item, dict) and len(item) == 1:
+        (type_name, args), = item.items()
+        written = smap.source_path(path) + (type_name,)
+        smap.aliases[path] = smap.aliases[path + ("type",)] = written
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            diags.append(smap.diagnostic(path, f"the arguments of {type_name} must be a mapping "
+                                               f"(`- {type_name}: {{...}}`) or nothing (`- {type_name}`), "
+                                               f"not a {_kind(args)}"))
+            return None
+    else:
+        keys = ", ".join(map(str, item)) if isinstance(item, dict) else _kind(item)
+        diags.append(smap.diagnostic(path, f"{what} is written `- Type: {{args}}`, `- Type` or "
+                                           f"`- {{type: Type, ...}}`; got {keys}"))
+        return None
+    if type_name not in LAYER_TYPES:
+        hint = did_you_mean(type_name, LAYER_TYPES) or "see `layerc schema` for the layer types"
+        diags.append(smap.diagnostic(path + ("type",), f"unknown layer type {type_name!r}", hint, key=True))
+        return None
+    return {"type": type_name, **args}
+
+
+def _translate(error: ValidationError, data, model, prefix, smap: SourceMap) -> list[Diagnostic]:
+    """Pydantic errors as located diagnostics, one per offending key or value."""
+    by_path: dict[tuple, list[dict]] = {}
+    for err in error.errors(include_url=False):
+        by_path.setdefault(_data_path(data, err["loc"], err["type"]), []).append(err)
+    out = []
+    for path, errs in by_path.items():
+        constraint = [e for e in errs if not e["type"].endswith(_TYPE_ERRORS)]
+        err = (constraint or errs)[0]
+        out.append(_diagnostic(err, errs, path, data, model, prefix, smap))
+    return out
+
+
+def _diagnostic(err, errs, path, data, model, prefix, smap):
+    where = prefix + path
+    field = ".".join(str(p) for p in path) or "spec"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        fields = _fields_at(model, path[:-1], data)
+        owner = _owner(data, path, model)
+        return smap.diagnostic(where, f"unknown key {path[-1]!r} for {owner}",
+                               did_you_mean(path[-1], fields) or _listing(fields), key=True)
+    if kind == "missing":
+        owner = _owner(data, path, model)
+        return smap.diagnostic(where[:-1], f"{owner} needs `{path[-1]}`", key=True)
+    value = _value_at(data, path)
+    if kind == "union_tag_invalid":
+        tag, expected = err["ctx"]["tag"], _literals([{"ctx": {"expected": err["ctx"]["expected_tags"]}}])
+        return smap.diagnostic(where + ("type",), f"{field}: unknown type {tag!r}; expected one of "
+                               f"{', '.join(expected)}", did_you_mean(tag, expected))
+    if kind == "literal_error" or (len(errs) > 1 and all(e["type"] == "literal_error" for e in errs)):
+        allowed = _literals(errs)
+        hint = did_you_mean(value, allowed)
+        return smap.diagnostic(where, f"{field} must be one of {', '.join(map(repr, allowed))}; got {value!r}", hint)
+    if len(errs) > 1 and not [e for e in errs if not e["type"].endswith(_TYPE_ERRORS)]:
+        wanted = " or ".join(sorted({_expected(e) for e in errs}))
+        return smap.diagnostic(where, f"{field} must be {wanted}; got {_show(value)}")
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+        return smap.diagnostic(where, f"{_owner(data, path + ('x',), model)}: {msg}")
+    msg = msg.replace("Input should be", "must be").replace("Input", "value")
+    if value is not _MISSING and not path == ():
+        msg = f"{msg}; got {_show(value)}"
+    return smap.diagnostic(where, f"{field} {msg}" if path else msg)
+
+
+_MISSING = object()
+
+
+def _data_path(data, loc, kind) -> tuple:
+    """The loc's path through the actual data, dropping union-member and tag names."""
+    path, cur = [], data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and kind == "missing" and part == loc[-1]:
+            path.append(part)
+        elif isinstance(cur, BaseModel):
+            break
+    return tuple(path)
+
+
+def _value_at(data, path):
+    cur = data
+    for p in path:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return cur
+
+
+def _owner(data, path, model) -> str:
+    parent = _value_at(data, path[:-1])
+    if isinstance(parent, dict) and isinstance(parent.get("type"), str):
+        return str(parent["type"])
+    return f"`{'.'.join(map(str, path[:-1]))}`" if len(path) > 1 else "the spec"
+
+
+def _fields_at(model, path, data) -> list[str]:
+    """Field names of the model(s) that validate the mapping at `path`."""
+    models = [model]
+    for part in path:
+        if isinstance(part, int):
+            continue
+        nxt = []
+        for m in models:
+            f = m.model_fields.get(part)
+            if f is not None:
+                nxt += _models_in(f.annotation)
+        models = nxt
+    value = _value_at(data, path)
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        tagged = [m for m in models if "type" in m.model_fields
+                  and value["type"] in typing.get_args(m.model_fields["type"].annotation)]
+        models = tagged or models
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def _models_in(annotation) -> list:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _literals(errs):
+    out = []
+    for e in errs:
+        expected = (e.get("ctx") or {}).get("expected", "")
+        out += [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
+    return list(dict.fromkeys(out))
+
+
+def _expected(err) -> str:
+    kind = err["type"]
+    return {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
+            "string_type": "a string", "list_type": "a list", "tuple_type": "a list",
+            "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+            "none_required": "null"}.get(kind, err["msg"].replace("Input should be ", ""))
+
+
+def _listing(fields) -> str | None:
+    return f"known keys: {', '.join(fields)}" if fields else None
+
+
+def _show(value) -> str:
+    if value is _MISSING:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value) -> str:
+    kinds = {dict: "mapping", list: "list", str: "string", type(None): "null", int: "number",
+             float: "number", bool: "boolean"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _sorted(diags):
+    return sorted(diags, key=lambda d: (d.line or 0, d.col or 0))
