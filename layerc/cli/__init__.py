@@ -103,6 +103,90 @@ def schema():
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 
 
+@app.command()
+def train(
+    spec: Optional[Path] = typer.Argument(None, help="Spec file (not needed with --resume)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (YAML). Repeatable."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>/<time>/)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
+):
+    """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
+    from .. import jobs
+    from .progress import ProgressDisplay
+    from . import render
+
+    if spec is None and resume is None:
+        raise CliError("give a spec file to train, or --resume RUN_DIR", 2)
+    if resume is not None and set_:
+        raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml)", 2)
+    display = None
+
+    def on_start(trainer, run, data):
+        nonlocal display
+        n_train = len(data.train[1])
+        n_val = len(data.validation[1]) if data.validation is not None else 0
+        what = "resuming" if resume else "training"
+        console.print(f"[bold]{what}[/] {trainer.model.name}: {n_train:,} training samples"
+                      f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
+        if not quiet:
+            display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
+                                      live=console.is_terminal)
+            trainer.callbacks.append(display)
+
+    try:
+        result = jobs.train(spec, overrides=set_, run_dir=run_dir, resume=resume, on_start=on_start)
+    finally:
+        if display is not None:
+            display.close()
+    if result.interrupted:
+        done = result.history[-1]["epoch"] if result.history else 0
+        console.print(f"[yellow]stopped by {result.interrupted}[/] after {done} full epochs; checkpoint saved. "
+                      f"Resume with: layerc train --resume {result.run_dir}")
+        raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
+    console.print(render.history_table(result.history, result.test))
+    console.print(f"weights: {result.run_dir / 'weights.npz'}")
+
+
+@app.command()
+def evaluate(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    weights: Path = typer.Option(..., "--weights", help="Weights file (a run's weights.npz)."),
+    set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
+    format: Format = typer.Option(Format.text, "--format", help="text, or json."),
+):
+    """Test-set loss and metrics of trained weights."""
+    from .. import jobs
+    from . import render
+
+    metrics = jobs.evaluate(spec, weights, overrides=set_)
+    if format == Format.json:
+        console.print_json(json.dumps(metrics))
+    else:
+        console.print(render.metrics_table(metrics))
+
+
+@app.command()
+def predict(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    weights: Path = typer.Option(..., "--weights", help="Weights file (a run's weights.npz)."),
+    input: Path = typer.Option(..., "--input", help="Inputs: .npy, .npz, .csv, or .txt (one text per line)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write predictions to .npy or .csv."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+):
+    """Model outputs for new inputs, prepared as the training data was."""
+    from .. import jobs
+
+    y = jobs.predict(spec, weights, input, output, batch_size=batch_size)
+    if output is None:
+        import numpy as np
+
+        with np.printoptions(precision=6, suppress=True, threshold=200):
+            console.print(str(y), markup=False)
+    else:
+        console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
+
+
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
     from ..check import check_file
@@ -129,6 +213,13 @@ def main(argv: Optional[list] = None):
     except Exception as e:  # the last line of defence: no traceback without --debug
         if _state["debug"]:
             raise
+        from ..spec.diagnostics import SpecError
+
+        if isinstance(e, SpecError):
+            from . import render
+
+            err_console.print(render.diagnostics(e.diagnostics))
+            raise SystemExit(1)
         code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
         err_console.print(f"[bold red]error:[/] {_one_line(e)}")
         if not isinstance(e, CliError):
@@ -138,4 +229,7 @@ def main(argv: Optional[list] = None):
 
 def _one_line(e: Exception) -> str:
     text = str(e).strip() or type(e).__name__
-    return text if isinstance(e, (CliError, OSError, ValueError)) else f"{type(e).__name__}: {text}"
+    known = (CliError, OSError, ValueError, MemoryError)
+    if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "InputError"):
+        return text
+    return text if isinstance(e, known) else f"{type(e).__name__}: {text}"

@@ -62,3 +62,34 @@ def _count(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return str(n)
+
+
+def history_table(history: list, test: dict | None) -> Table:
+    """The final table: last epoch's training and validation figures, and the test set's."""
+    table = Table(title="Results", title_justify="left")
+    table.add_column("metric")
+    table.add_column("train", justify="right")
+    table.add_column("validation", justify="right")
+    table.add_column("test", justify="right")
+    last = history[-1] if history else {}
+    names = [k for k in last if not k.startswith("val_") and k not in ("epoch", "seconds", "learning_rate")]
+    for k in names:
+        table.add_row(k, _fmt(last.get(k)), _fmt(last.get(f"val_{k}")), _fmt((test or {}).get(k)))
+    seconds = sum(row.get("seconds", 0) for row in history)
+    table.caption = f"{len(history)} epochs in this session, {seconds:.1f}s"
+    return table
+
+
+def metrics_table(metrics: dict) -> Table:
+    table = Table(title=f"Evaluation on the {metrics['split']} split ({metrics['samples']:,} samples)",
+                  title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        if k not in ("split", "samples"):
+            table.add_row(k, _fmt(v))
+    return table
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.4f}"

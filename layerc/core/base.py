@@ -4,7 +4,8 @@ A layer is constructed from its validated spec, answers pure shape questions
 (`output_shape`, `weight_specs`, `macs`) without allocating anything, allocates its
 weights in `build`, and computes in `forward`, which returns the output and a
 `backprop` closure (thinc style): `backprop(dY)` stores the parameter gradients in
-`self.grads` (replacing earlier values) and returns `dX`.
+`self.grads` (replacing earlier values) and returns `dX`. A backprop never modifies
+the `dY` it is given (layers such as Add hand the same array to several inputs).
 
 Shapes never include the batch axis; `None` is a dimension unknown until run time
 (a variable sequence length).

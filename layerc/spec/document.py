@@ -1,12 +1,12 @@
 """The top-level spec: format version, inputs, layers, outputs, data and train sections."""
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, PrivateAttr, StrictStr, model_validator
+from pydantic import Field, PrivateAttr, StrictInt, StrictStr, model_validator
 
 from .data import DataSpec
-from .layers import AnyLayer, Name, NonNegInt, PosInt, Strict
+from .layers import AnyLayer, Name, NonNegInt, Strict
 from .train import TrainSpec
 
 FORMAT_VERSION = 1
@@ -15,7 +15,7 @@ FORMAT_VERSION = 1
 class InputSpec(Strict):
     """One model input: its shape without the batch axis (null for a variable length)."""
 
-    shape: list[Optional[PosInt]] = Field(min_length=1, max_length=8)
+    shape: list[Optional[Annotated[StrictInt, Field(gt=0, le=2**31 - 1)]]] = Field(min_length=1, max_length=8)
     dtype: Literal["float32", "float64", "int32"] = "float32"
 
 
@@ -36,6 +36,7 @@ class Spec(Strict):
 
     _source = PrivateAttr(default=None)  # the SourceMap the spec was read from
     _path = PrivateAttr(default=None)  # the spec file's path, for relative data paths
+    _raw = PrivateAttr(default=None)  # the data as written (overrides applied), for spec.yaml
 
     @model_validator(mode="after")
     def _one_input_form(self):

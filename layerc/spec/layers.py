@@ -30,7 +30,7 @@ Padding = Literal["valid", "same"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class L1L2(Strict):

@@ -24,6 +24,7 @@ class SourceMap:
         self.values: dict[tuple, tuple[int, int]] = {}
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.aliases: dict[tuple, tuple] = {}  # normalised path prefix -> source path prefix
+        self.overrides: dict[tuple, str] = {}  # path set on the command line -> its `--set` text
 
     def locate(self, path: tuple, key: bool = False) -> tuple[int | None, int | None]:
         """Position of `path`'s key (key=True) or value, else of its nearest ancestor."""
@@ -46,6 +47,10 @@ class SourceMap:
         return path
 
     def diagnostic(self, path, message: str, hint: str | None = None, key: bool = False):
+        source = self.source_path(tuple(path))
+        for n in range(len(source), 0, -1):
+            if source[:n] in self.overrides:
+                return Diagnostic(message, self.overrides[source[:n]], None, None, hint)
         line, col = self.locate(tuple(path), key=key)
         return Diagnostic(message, self.file, line, col, hint)
 

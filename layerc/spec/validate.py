@@ -15,9 +15,15 @@ _TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "dict_type", "list
                 "tuple_type", "union_tag_invalid", "literal_error", "is_instance_of")
 
 
-def parse_spec(text: str, file: str = "<spec>") -> Spec:
-    """Validate spec text; returns the Spec or raises SpecError with every diagnostic."""
+def parse_spec(text: str, file: str = "<spec>", overrides=()) -> Spec:
+    """Validate spec text; returns the Spec or raises SpecError with every diagnostic.
+
+    Args:
+        overrides: `key.path=value` strings (values read as YAML) applied before validation;
+            a problem in an overridden value is reported against that override.
+    """
     data, smap = load_yaml(text, file)
+    data = apply_overrides(data, smap, overrides)
     diags: list[Diagnostic] = []
     if not isinstance(data, dict):
         raise SpecError([smap.diagnostic((), "a spec is a mapping with keys such as `input:` and `layers:`, "
@@ -26,7 +32,7 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
     if version != FORMAT_VERSION:
         raise SpecError([smap.diagnostic(("layerc",), f"unknown format version {version!r}; "
                                                       f"this layerc reads `layerc: {FORMAT_VERSION}`")])
-    data = dict(data)
+    raw, data = data, dict(data)
     layers_ok = True
     if isinstance(data.get("layers"), list):
         layers = []
@@ -43,10 +49,50 @@ def parse_spec(text: str, file: str = "<spec>") -> Spec:
     if diags:
         raise SpecError(_sorted(diags))
     spec._source = smap
+    spec._raw = raw
     return spec
 
 
-def load_spec(path) -> Spec:
+def apply_overrides(data, smap: SourceMap, overrides):
+    """Set `a.b.0.c=value` paths in the loaded data (lists by index, layers by type key)."""
+    for text in overrides:
+        where = Diagnostic("", f"--set {text}")
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            where.message = "an override is written key.path=value (e.g. train.epochs=3)"
+            raise SpecError([where])
+        parts = key.strip().split(".")
+        try:
+            value, _ = load_yaml(raw, f"--set {text}") if raw.strip() else (None, None)
+        except SpecError as e:
+            raise SpecError([Diagnostic(e.diagnostics[0].message, f"--set {text}")]) from None
+        cur, path = data, ()
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(cur, list):
+                if not part.lstrip("-").isdigit() or not -len(cur) <= int(part) < len(cur):
+                    where.message = f"{'.'.join(parts[:i]) or 'the spec'} is a list of {len(cur)}; {part!r} is no index in it"
+                    raise SpecError([where])
+                part = int(part) % len(cur)
+            elif isinstance(cur, dict):
+                if not last and part not in cur:
+                    where.message = f"{'.'.join(parts[:i + 1])} is not in the spec"
+                    hint = did_you_mean(part, [k for k in cur if isinstance(k, str)])
+                    where.hint = hint
+                    raise SpecError([where])
+            else:
+                where.message = f"{'.'.join(parts[:i])} is a single value, not a mapping or list"
+                raise SpecError([where])
+            path += (part,)
+            if last:
+                cur[part] = value
+                smap.overrides[path] = f"--set {text}"
+            else:
+                cur = cur[part]
+    return data
+
+
+def load_spec(path, overrides=()) -> Spec:
     """Read and validate a spec file. Raises SpecError (located) or OSError."""
     path = Path(path)
     raw = path.read_bytes()
@@ -54,7 +100,7 @@ def load_spec(path) -> Spec:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {e.start})", str(path))]) from None
-    spec = parse_spec(text, str(path))
+    spec = parse_spec(text, str(path), overrides)
     spec._path = path
     return spec
 

@@ -1,0 +1,306 @@
+"""What the CLI commands do, as library functions: train, evaluate, predict.
+
+The CLI parses arguments and renders; everything that touches files, data, models and
+the trainer happens here.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import build, load_spec
+from .runs import (CHECKPOINT, RunError, RunRecorder, load_checkpoint, load_weights, new_run_dir,
+                   save_checkpoint, write_json, atomic_write)
+from .spec.diagnostics import Diagnostic, SpecError
+from .summary import readable_size
+
+FITTED = "data.json"
+
+
+class ResourceError(Exception):
+    """The job would need more memory than the machine has."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    history: list
+    interrupted: str | None = None  # the signal's name when stopped by one
+    test: dict | None = None
+    messages: list = field(default_factory=list)
+
+
+# -- data -----------------------------------------------------------------------------------
+def load_dataset(spec, model, fitted=None):
+    """The spec's `data:` section loaded for the model's input and output shapes."""
+    from .data import load_data
+
+    if spec.data is None:
+        raise SpecError([_diag(spec, (), "the spec has no `data:` section to train or evaluate on")])
+    if len(model.input_names) != 1:
+        raise RunError("the data loaders feed single-input models; use the Python API for several inputs")
+    spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
+    return load_data(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0],
+                     output_shape=model.output_shapes[0], loss_name=_loss_name(spec),
+                     seed=spec.seed, dtype=spec.dtype)
+
+
+def _loss_name(spec):
+    return spec.train.loss.type if spec.train else None
+
+
+def _diag(spec, path, message):
+    smap = spec._source
+    return smap.diagnostic(path, message) if smap else Diagnostic(message)
+
+
+# -- memory ---------------------------------------------------------------------------------
+def available_memory() -> int | None:
+    """Bytes the machine can still give (MemAvailable, or the cgroup limit if smaller)."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            avail = min(avail or math.inf, int(limit))
+    except OSError:
+        pass
+    return avail
+
+
+def training_memory(model, batch_size: int, data_bytes: int = 0) -> dict:
+    """Estimated bytes to train: weights, gradients and optimizer slots (x4 the
+    parameters), activations kept for backprop (x3 for the forward values, their
+    gradients and scratch), and the dataset."""
+    item = 8 if model.spec.dtype == "float64" else 4
+    params = model.count_params() * item
+    acts = sum(math.prod(d or 1 for d in n.output_shape) for n in model.nodes) * batch_size * item
+    parts = {"parameters and optimizer state": 4 * params, "activations": 3 * acts, "data": data_bytes}
+    return {"parts": parts, "total": sum(parts.values())}
+
+
+def check_memory(model, batch_size: int, data_bytes: int = 0):
+    estimate = training_memory(model, batch_size, data_bytes)
+    avail = available_memory()
+    if avail is not None and estimate["total"] > avail:
+        parts = ", ".join(f"{k} {readable_size(v)}" for k, v in estimate["parts"].items() if v)
+        raise ResourceError(f"training needs about {readable_size(estimate['total'])} ({parts}); "
+                            f"the machine has {readable_size(avail)} available. Lower the batch size, "
+                            "the model's size, or `data.limit`.")
+    return estimate
+
+
+# -- train ----------------------------------------------------------------------------------
+def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume=None,
+          callbacks=(), on_start=None) -> TrainResult:
+    """Train a spec into a run directory, or resume the run in `resume`.
+
+    Args:
+        on_start: called with (trainer, run_dir, dataset) before the first batch.
+    """
+    from .train.loop import Interrupted, Trainer
+
+    if resume is not None:
+        resume = Path(resume)
+        info = _read_run_info(resume)
+        spec = load_spec(resume / "spec.yaml")
+        spec._path = Path(info.get("spec_path", resume / "spec.yaml"))
+        run_dir = resume
+    else:
+        spec = load_spec(spec_path, overrides)
+    if spec.train is None:
+        raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
+    model = build(spec)
+    check_memory(model, spec.train.batch_size)
+    data = load_dataset(spec, model)
+    check_memory(model, spec.train.batch_size, _nbytes(data))
+
+    if resume is None:
+        run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / CHECKPOINT).exists():
+            raise RunError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+        atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
+        write_json(run_dir / FITTED, data.fitted)
+        info = _run_info(spec, spec_path, overrides)
+        write_json(run_dir / "run.json", info)
+    recorder = RunRecorder(run_dir, info)
+    trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks])
+    if resume is not None:
+        arrays, meta = load_checkpoint(run_dir)
+        trainer.load_state(arrays, meta)
+        if meta.get("finished"):
+            raise RunError(f"{run_dir} finished already ({trainer.epoch} epochs); nothing to resume")
+    if on_start:
+        on_start(trainer, run_dir, data)
+    result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
+    with _stop_on_signals(trainer) as received:
+        try:
+            trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
+        except Interrupted:
+            save_checkpoint(run_dir, trainer)
+            result.interrupted = received[0] if received else "stop"
+            return result
+    if data.test is not None:
+        result.test = trainer.evaluate(*data.test)
+        info["test_metrics"] = result.test
+        write_json(run_dir / "run.json", info)
+    _mark_finished(run_dir, trainer)
+    result.history = trainer.history
+    return result
+
+
+def _mark_finished(run_dir, trainer):
+    import numpy as np
+    from .runs import save_arrays
+
+    arrays, meta = trainer.state()
+    meta["finished"] = True
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_arrays(Path(run_dir) / CHECKPOINT, arrays)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer):
+    """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary; a second SIGINT
+    stops at once."""
+    received: list[str] = []
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(name)
+        trainer.stop_requested = True
+
+    old = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: no handlers, nothing to restore
+        pass
+    try:
+        yield received
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _nbytes(data) -> int:
+    total = 0
+    for part in (data.train, data.validation, data.test):
+        if part is not None:
+            total += sum(getattr(a, "nbytes", 0) for a in part)
+    return total
+
+
+def _resolved_yaml(spec) -> str:
+    header = f"# resolved spec written by layerc (overrides applied)\n"
+    return header + yaml.safe_dump(spec._raw, sort_keys=False, allow_unicode=True)
+
+
+def _run_info(spec, spec_path, overrides) -> dict:
+    import numpy
+    import pydantic
+
+    from . import __version__
+
+    text = _resolved_yaml(spec)
+    return {
+        "spec": spec.name,
+        "spec_path": str(Path(spec_path).resolve()) if spec_path else None,
+        "overrides": list(overrides),
+        "seed": spec.seed,
+        "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "versions": {"layerc": __version__, "numpy": numpy.__version__, "pydantic": pydantic.__version__,
+                     "python": platform.python_version()},
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _read_run_info(run_dir: Path) -> dict:
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except FileNotFoundError:
+        raise RunError(f"{run_dir} is not a layerc run directory (no run.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunError(f"{run_dir}/run.json is corrupt") from None
+
+
+# -- evaluate and predict --------------------------------------------------------------------
+def load_trained(spec_path, weights, overrides=()):
+    """(spec, model, fitted data state) for a spec and a weights file from a run."""
+    spec = load_spec(spec_path, overrides)
+    model = build(spec)
+    load_weights(Path(weights), model)
+    fitted_path = Path(weights).parent / FITTED
+    fitted = None
+    if fitted_path.exists():
+        try:
+            fitted = json.loads(fitted_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise RunError(f"{fitted_path} is corrupt") from None
+    return spec, model, fitted
+
+
+def evaluate(spec_path, weights, overrides=()) -> dict:
+    """Test-set loss and metrics of trained weights (the data's test split)."""
+    from .train.loop import Trainer
+
+    spec, model, fitted = load_trained(spec_path, weights, overrides)
+    if spec.train is None:
+        raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
+    data = load_dataset(spec, model, fitted)
+    split, part = ("test", data.test) if data.test is not None else ("validation", data.validation)
+    if part is None:
+        raise RunError("the data has no test or validation split to evaluate on")
+    metrics = Trainer(model, spec.train).evaluate(*part)
+    return {"split": split, "samples": int(len(part[1])), **metrics}
+
+
+def predict(spec_path, weights, input_path, output_path=None, overrides=(), batch_size=None):
+    """Model outputs for an input file (.npy, .npz, .csv or text lines)."""
+    from .data import prepare_inputs, read_input_file
+
+    spec, model, fitted = load_trained(spec_path, weights, overrides)
+    raw = read_input_file(Path(input_path))
+    x = prepare_inputs(raw, spec.data, fitted, model.input_shapes[0])
+    y = model.predict(x, batch_size=batch_size)
+    if output_path is not None:
+        write_output(Path(output_path), y)
+    return y
+
+
+def write_output(path: Path, y) -> None:
+    import io
+
+    import numpy as np
+
+    if path.suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, y)
+        atomic_write(path, buf.getvalue())
+    elif path.suffix == ".csv":
+        buf = io.StringIO()
+        np.savetxt(buf, y.reshape(len(y), -1), delimiter=",", fmt="%.8g")
+        atomic_write(path, buf.getvalue().encode())
+    else:
+        raise RunError(f"{path}: write predictions to a .npy or .csv file")

@@ -1,0 +1,179 @@
+"""Run directories: atomic files, checkpoints, weights, metrics.csv and run.json.
+
+Every file is written to a temporary name in the same folder, flushed to disk and
+renamed over the old one, so a crash at any moment leaves either the old file or the
+new one, never a torn one. Every array file is read with allow_pickle=False.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .train.callbacks import Callback
+
+CHECKPOINT, WEIGHTS, BEST = "checkpoint.npz", "weights.npz", "best.npz"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class RunError(Exception):
+    """A run directory, checkpoint or weights file that cannot be used."""
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to `path` so that readers see the old or the new file, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_arrays(path: Path, arrays: dict) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(path, buf.getvalue())
+
+
+def load_arrays(path: Path) -> dict:
+    """Arrays from an .npz file; never unpickles (object arrays are refused)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such file") from None
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise RunError(f"{path}: holds pickled Python objects; refused (layerc never unpickles)") from None
+        raise RunError(f"{path}: not a valid .npz file ({e})") from None
+    except (OSError, EOFError, KeyError) as e:
+        raise RunError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {e})") from None
+    except Exception as e:  # zipfile.BadZipFile and friends
+        raise RunError(f"{path}: not a valid .npz file ({e.__class__.__name__})") from None
+
+
+def save_weights(path: Path, model) -> None:
+    save_arrays(path, model.named_weights())
+
+
+def load_weights(path: Path, model) -> None:
+    """Load a weights .npz (our `layer/weight` names) into the model, checking every shape."""
+    arrays = load_arrays(Path(path))
+    arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
+    named = model.named_weights()
+    missing = [k for k in named if k not in arrays]
+    if missing:
+        raise RunError(f"{path}: does not fit this spec: no weight {missing[0]!r}"
+                       f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
+    for k, store in named.items():
+        a = arrays[k]
+        if a.shape != store.shape:
+            raise RunError(f"{path}: weight {k} has shape {a.shape}; this spec needs {store.shape}")
+        if not np.issubdtype(a.dtype, np.floating):
+            raise RunError(f"{path}: weight {k} is not floating point ({a.dtype})")
+        store[...] = a
+
+
+def new_run_dir(root: Path, spec_name: str) -> Path:
+    """runs/<spec name>/<timestamp>/, created; the name is checked to stay inside root."""
+    if not _SAFE_NAME.match(spec_name) or spec_name in (".", ".."):
+        raise RunError(f"the spec name {spec_name!r} cannot name a run directory")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / spec_name
+    base.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):
+        path = base / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"cannot create a new run directory under {base}")
+
+
+def save_checkpoint(run_dir: Path, trainer) -> None:
+    arrays, meta = trainer.state()
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_arrays(Path(run_dir) / CHECKPOINT, arrays)
+
+
+def load_checkpoint(run_dir: Path) -> tuple[dict, dict]:
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        raise RunError(f"{run_dir} has no {CHECKPOINT} to resume from")
+    arrays = load_arrays(path)
+    if "meta" not in arrays:
+        raise RunError(f"{path}: not a layerc checkpoint (no meta)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError:
+        raise RunError(f"{path}: its meta record is corrupt") from None
+    return arrays, meta
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write(path, buf.getvalue().encode())
+
+
+def _jsonable(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+class RunRecorder(Callback):
+    """Writes the run directory as training goes: checkpoint and metrics.csv after every
+    epoch, best weights when a `checkpoint` callback asks, final weights at the end."""
+
+    def __init__(self, run_dir: Path, run_info: dict):
+        self.run_dir = Path(run_dir)
+        self.info = run_info
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        write_metrics_csv(self.run_dir / "metrics.csv", trainer.history)
+        if trainer.save_best:
+            save_weights(self.run_dir / BEST, trainer.model)
+        save_checkpoint(self.run_dir, trainer)
+
+    def on_train_end(self, trainer, logs):
+        save_weights(self.run_dir / WEIGHTS, trainer.model)
+        self.info.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), final_metrics=logs,
+                         epochs_done=trainer.epoch)
+        write_json(self.run_dir / "run.json", self.info)

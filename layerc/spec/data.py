@@ -1,0 +1,262 @@
+"""The `data:` section: a built-in dataset by name, or files in a given format.
+
+    data: {dataset: mnist, validation_split: 0.1}
+    data: {format: idx, train: {x: a-images.gz, y: a-labels.gz}, test: {...}, rescale: 0.0039}
+    data: {format: csv, train: houses.csv, target: price, standardize: true, test_split: 0.2}
+
+A file source is a path (`train: file.csv`) or a mapping (`{path: ...}` for one file,
+`{x: ..., y: ...}` for separate feature and label files, `x_key`/`y_key` for the array
+names inside an .npz). Relative paths are looked up beside the spec file, then in
+./datasets, then in each folder of $LAYERC_DATA.
+
+The format-specific keys live on one model per format; `_data_kind` picks the model
+from `dataset` or `format`, so a key that does not belong to the chosen format is
+reported as unknown.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import (
+    Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, TypeAdapter, model_validator,
+)
+
+from .layers import Fraction, PosInt, Strict
+
+BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_passengers", "sunspots")
+TEXT_DATASETS = ("sms_spam",)
+SERIES_DATASETS = ("melbourne_temperatures", "airline_passengers", "sunspots")
+IMAGE_DATASETS = ("mnist",)
+
+FilePath = Annotated[StrictStr, Field(min_length=1)]
+Column = Union[Annotated[StrictInt, Field(ge=0)], Annotated[StrictStr, Field(min_length=1)]]
+OpenFraction = Annotated[float, Field(gt=0.0, lt=1.0, strict=True)]
+Split = Union[PosInt, OpenFraction]  # a count of samples (time steps for series) or a fraction
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Side = Literal["pre", "post"]
+Standardize = Union[StrictBool, Literal["feature", "global"]]
+
+
+class Source(Strict):
+    """Where one split's samples are: one file (`path`) or a features/labels pair (`x`, `y`)."""
+
+    path: Optional[FilePath] = None
+    x: Optional[FilePath] = None
+    y: Optional[FilePath] = None
+    x_key: Optional[StrictStr] = None  # array names inside an .npz
+    y_key: Optional[StrictStr] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if (self.path is None) == (self.x is None):
+            raise ValueError("a source is one file (`path`) or a pair of files (`x` and `y`)")
+        if self.x is not None and self.y is None:
+            raise ValueError("`x` needs its labels file `y`")
+        if self.path is None and self.y is not None and self.x is None:
+            raise ValueError("`y` needs its features file `x`")
+        if (self.x_key or self.y_key) and self.path is None:
+            raise ValueError("`x_key`/`y_key` name arrays inside one .npz file given as `path`")
+        return self
+
+
+class _Common(Strict):
+    """Keys every data section takes."""
+
+    validation_split: Fraction = 0.0
+    validation: Optional[Source] = None
+    test: Optional[Source] = None
+    test_split: Optional[Split] = None
+    shuffle: StrictBool = True  # seeded from the spec's seed
+    limit: Optional[PosInt] = None  # the first N training samples
+
+    @model_validator(mode="after")
+    def _one_of_each(self):
+        if self.validation is not None and self.validation_split > 0:
+            raise ValueError("give `validation` or `validation_split`, not both")
+        if self.test is not None and self.test_split is not None:
+            raise ValueError("give `test` or `test_split`, not both")
+        return self
+
+    def sources(self) -> dict[str, Source]:
+        """The file sources given, by split name."""
+        out = {"train": getattr(self, "train", None), "validation": self.validation, "test": self.test}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class _Numeric(_Common):
+    rescale: Optional[Number] = None  # x * rescale, before standardize
+    standardize: Standardize = False  # statistics fitted on the training part only
+
+
+class _Pairs(_Numeric):
+    """Formats whose samples come as a features file and a labels file."""
+
+    train: Source
+    one_hot: StrictBool = False
+
+    @model_validator(mode="after")
+    def _pairs(self):
+        for name, src in self.sources().items():
+            if src.x is None:
+                raise ValueError(f"`{name}` of format {self.format} needs `x:` and `y:` files")
+        return self
+
+
+class IdxData(_Pairs):
+    format: Literal["idx"]
+
+
+class NpyData(_Pairs):
+    format: Literal["npy"]
+    x_dtype: Literal["float32", "int32"] = "float32"
+
+
+class _OneFile(_Common):
+    train: Source
+
+    @model_validator(mode="after")
+    def _one_file(self):
+        for name, src in self.sources().items():
+            if src.path is None:
+                raise ValueError(f"`{name}` of format {self.format} is one file: `{name}: file`")
+            if (src.x_key or src.y_key) and self.format != "npz":
+                raise ValueError("`x_key`/`y_key` apply to the npz format only")
+        return self
+
+
+class NpzData(_OneFile, _Numeric):
+    format: Literal["npz"]
+    one_hot: StrictBool = False
+    x_dtype: Literal["float32", "int32"] = "float32"
+
+
+class CsvData(_OneFile, _Numeric):
+    format: Literal["csv"]
+    target: Union[Column, list[Column]]
+    features: Optional[list[Column]] = Field(default=None, min_length=1)  # default: all but target
+    header: StrictBool = True
+    delimiter: StrictStr = Field(default=",", min_length=1, max_length=1)
+    missing: Literal["error", "drop", "fill"] = "error"
+    fill_value: Number = 0.0
+    labels: Optional[list[StrictStr]] = Field(default=None, min_length=1)  # class names, id order
+    one_hot: StrictBool = False
+
+    @model_validator(mode="after")
+    def _targets(self):
+        if isinstance(self.target, list) and not self.target:
+            raise ValueError("`target` names at least one column")
+        return self
+
+
+class TextOptions(Strict):
+    separator: StrictStr = Field(default="\t", min_length=1)  # between the label and the text
+    labels: Optional[list[StrictStr]] = Field(default=None, min_length=1)  # class names, id order
+    lowercase: StrictBool = True
+    vocab_size: Annotated[StrictInt, Field(ge=3)] = 10000  # ids 0 (pad) and 1 (out of vocabulary) included
+    max_length: Optional[PosInt] = None  # default: the model's input length, else the longest text
+    padding: Side = "post"
+    truncating: Side = "post"
+
+
+class TextData(_OneFile, TextOptions):
+    format: Literal["text"]
+    one_hot: StrictBool = False
+
+
+class SeriesOptions(Strict):
+    window: PosInt  # past values per sample
+    horizon: PosInt = 1  # the target is this many steps after the window's last value
+    stride: PosInt = 1  # steps between consecutive windows
+
+
+class TimeseriesData(_OneFile, _Numeric, SeriesOptions):
+    format: Literal["timeseries"]
+    column: Column
+    header: StrictBool = True
+    delimiter: StrictStr = Field(default=",", min_length=1, max_length=1)
+
+
+class BuiltinData(_Common):
+    """A shipped dataset with its standard preprocessing; keys given here override it."""
+
+    dataset: Literal[BUILTIN_DATASETS]  # type: ignore[valid-type]
+    one_hot: StrictBool = False
+    rescale: Optional[Number] = None
+    standardize: Optional[Standardize] = None
+    vocab_size: Optional[Annotated[StrictInt, Field(ge=3)]] = None
+    max_length: Optional[PosInt] = None
+    lowercase: Optional[StrictBool] = None
+    padding: Optional[Side] = None
+    truncating: Optional[Side] = None
+    window: Optional[PosInt] = None
+    horizon: Optional[PosInt] = None
+    stride: Optional[PosInt] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_both(cls, value):
+        if isinstance(value, dict) and "format" in value:
+            raise ValueError("give `dataset: <name>` or `format: <format>`, not both")
+        return value
+
+    @model_validator(mode="after")
+    def _applies(self):
+        given = self.model_fields_set
+        wrong = []
+        if self.dataset not in TEXT_DATASETS:
+            wrong += [k for k in ("vocab_size", "max_length", "lowercase", "padding", "truncating") if k in given]
+        if self.dataset not in SERIES_DATASETS:
+            wrong += [k for k in ("window", "horizon", "stride") if k in given]
+        if self.dataset in TEXT_DATASETS:
+            wrong += [k for k in ("rescale", "standardize") if k in given]
+        if self.dataset in SERIES_DATASETS and "one_hot" in given:
+            wrong.append("one_hot")
+        if self.dataset in IMAGE_DATASETS:
+            wrong += [k for k in ("test", "test_split") if k in given]
+        if wrong:
+            keys = ", ".join(f"`{k}`" for k in wrong)
+            raise ValueError(f"{keys} {'does' if len(wrong) == 1 else 'do'} not apply to dataset {self.dataset}")
+        return self
+
+
+def _data_kind(value) -> str | None:
+    if isinstance(value, dict):
+        return "builtin" if "dataset" in value else value.get("format")
+    if isinstance(value, BuiltinData):
+        return "builtin"
+    return getattr(value, "format", None)
+
+
+DataSpec = Annotated[
+    Union[
+        Annotated[BuiltinData, Tag("builtin")],
+        Annotated[IdxData, Tag("idx")],
+        Annotated[CsvData, Tag("csv")],
+        Annotated[NpyData, Tag("npy")],
+        Annotated[NpzData, Tag("npz")],
+        Annotated[TextData, Tag("text")],
+        Annotated[TimeseriesData, Tag("timeseries")],
+    ],
+    Discriminator(
+        _data_kind,
+        custom_error_type="data_kind",
+        custom_error_message="data needs `dataset: <name>` (mnist, sms_spam, melbourne_temperatures, "
+                             "airline_passengers, sunspots) or `format: <format>` (idx, csv, npy, npz, "
+                             "text, timeseries)",
+    ),
+]
+
+FileData = Union[IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData]
+_ADAPTER = TypeAdapter(DataSpec)
+
+
+def parse_data_spec(value):
+    """Validate a `data:` mapping (or pass a validated one through); raises pydantic's ValidationError."""
+    if isinstance(value, (BuiltinData, IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData)):
+        return value
+    return _ADAPTER.validate_python(value)

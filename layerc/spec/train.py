@@ -1,0 +1,310 @@
+"""The `train:` section: optimizer, loss, metrics, fit arguments and callbacks.
+
+Keras 3 names and defaults throughout. Every named choice is written either as a bare
+name (`optimizer: adam`), as a mapping with `type` (`{type: sgd, momentum: 0.9}`), or,
+like layers, as a one-key mapping (`{sgd: {momentum: 0.9}}`). Learning-rate schedule
+steps count optimizer updates (batches), as in Keras.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag, field_validator, model_validator
+
+from .layers import Fraction, NonNegInt, PosFloat, PosInt, Strict
+
+NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+OpenUnitFloat = Annotated[float, Field(gt=0.0, lt=1.0, strict=True)]
+Monitor = Annotated[str, Field(min_length=1, max_length=128)]
+Mode = Literal["auto", "min", "max"]
+
+
+def _named(value, aliases: dict | None = None, lower: bool = False):
+    """`name`, `{name: {args}}` or `{type: name, ...}` -> `{type: name, ...}`, aliases resolved."""
+    aliases = aliases or {}
+
+    def canon(name):
+        if not isinstance(name, str):
+            return name
+        name = name.lower() if lower else name
+        return aliases.get(name, name)
+
+    if isinstance(value, str):
+        return {"type": canon(value)}
+    if isinstance(value, dict):
+        if "type" not in value and len(value) == 1:
+            (name, args), = value.items()
+            if isinstance(name, str) and (args is None or isinstance(args, dict)):
+                return {"type": canon(name), **(args or {})}
+        if "type" in value:
+            return {**value, "type": canon(value["type"])}
+    return value
+
+
+# -- learning-rate schedules ------------------------------------------------------
+
+class ExponentialDecay(Strict):
+    """lr = initial_learning_rate * decay_rate ** (step / decay_steps) (floored when staircase)."""
+
+    type: Literal["exponential_decay"] = "exponential_decay"
+    initial_learning_rate: PosFloat
+    decay_steps: PosInt
+    decay_rate: PosFloat
+    staircase: StrictBool = False
+
+
+class StepDecay(Strict):
+    """Piecewise constant (Keras PiecewiseConstantDecay): values[i] while step <= boundaries[i]."""
+
+    type: Literal["step_decay"] = "step_decay"
+    boundaries: list[NonNegInt] = Field(min_length=1)
+    values: list[PosFloat] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(
+                f"values needs one more entry than boundaries: got {len(self.boundaries)} "
+                f"boundaries and {len(self.values)} values")
+        if any(a >= b for a, b in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError("boundaries must be strictly increasing")
+        return self
+
+
+class CosineDecay(Strict):
+    """Keras 3 CosineDecay: optional linear warmup to warmup_target, then cosine decay to alpha * peak."""
+
+    type: Literal["cosine_decay"] = "cosine_decay"
+    initial_learning_rate: NonNegFloat
+    decay_steps: PosInt
+    alpha: UnitFloat = 0.0
+    warmup_target: Optional[PosFloat] = None
+    warmup_steps: NonNegInt = 0
+
+    @model_validator(mode="after")
+    def _warmup(self):
+        if self.warmup_target is None and self.warmup_steps > 0:
+            raise ValueError("warmup_steps needs a warmup_target (the learning rate to warm up to)")
+        if self.warmup_target is None and self.initial_learning_rate == 0.0:
+            raise ValueError("initial_learning_rate must be > 0 without a warmup_target")
+        return self
+
+
+Schedule = Annotated[Union[ExponentialDecay, StepDecay, CosineDecay], Field(discriminator="type")]
+
+
+def _lr_kind(v):
+    return "schedule" if isinstance(v, (dict, Strict)) else "constant"
+
+
+LearningRate = Annotated[
+    Union[Annotated[PosFloat, Tag("constant")], Annotated[Schedule, Tag("schedule")]],
+    Discriminator(_lr_kind),
+]
+
+
+# -- optimizers ----------------------------------------------------------------------
+
+class OptimizerArgs(Strict):
+    learning_rate: LearningRate = 0.001
+    clipnorm: Optional[PosFloat] = None  # per variable, as Keras
+    clipvalue: Optional[PosFloat] = None
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _schedule_name(cls, v):
+        return _named(v) if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _one_clip(self):
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise ValueError("set only one of clipnorm and clipvalue (as in Keras)")
+        return self
+
+
+class SGD(OptimizerArgs):
+    type: Literal["sgd"] = "sgd"
+    learning_rate: LearningRate = 0.01
+    momentum: Fraction = 0.0
+    nesterov: StrictBool = False
+
+
+class RMSprop(OptimizerArgs):
+    type: Literal["rmsprop"] = "rmsprop"
+    rho: Fraction = 0.9
+    momentum: Fraction = 0.0
+    epsilon: PosFloat = 1e-7
+    centered: StrictBool = False
+
+
+class Adagrad(OptimizerArgs):
+    type: Literal["adagrad"] = "adagrad"
+    initial_accumulator_value: NonNegFloat = 0.1
+    epsilon: PosFloat = 1e-7
+
+
+class Adam(OptimizerArgs):
+    type: Literal["adam"] = "adam"
+    beta_1: Fraction = 0.9
+    beta_2: Fraction = 0.999
+    epsilon: PosFloat = 1e-7
+    amsgrad: StrictBool = False
+
+
+class AdamW(OptimizerArgs):
+    type: Literal["adamw"] = "adamw"
+    weight_decay: NonNegFloat = 0.004
+    beta_1: Fraction = 0.9
+    beta_2: Fraction = 0.999
+    epsilon: PosFloat = 1e-7
+    amsgrad: StrictBool = False
+
+
+OptimizerSpec = Annotated[Union[SGD, RMSprop, Adagrad, Adam, AdamW], Field(discriminator="type")]
+
+
+# -- losses ----------------------------------------------------------------------------
+
+class CategoricalCrossentropy(Strict):
+    type: Literal["categorical_crossentropy"] = "categorical_crossentropy"
+    from_logits: StrictBool = False
+    label_smoothing: UnitFloat = 0.0
+
+
+class SparseCategoricalCrossentropy(Strict):
+    type: Literal["sparse_categorical_crossentropy"] = "sparse_categorical_crossentropy"
+    from_logits: StrictBool = False
+
+
+class BinaryCrossentropy(Strict):
+    type: Literal["binary_crossentropy"] = "binary_crossentropy"
+    from_logits: StrictBool = False
+    label_smoothing: UnitFloat = 0.0
+
+
+class MeanSquaredError(Strict):
+    type: Literal["mean_squared_error"] = "mean_squared_error"
+
+
+class MeanAbsoluteError(Strict):
+    type: Literal["mean_absolute_error"] = "mean_absolute_error"
+
+
+class Huber(Strict):
+    type: Literal["huber"] = "huber"
+    delta: PosFloat = 1.0
+
+
+LossSpec = Annotated[
+    Union[CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+          MeanSquaredError, MeanAbsoluteError, Huber],
+    Field(discriminator="type"),
+]
+LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber_loss": "huber"}
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+class SimpleMetric(Strict):
+    """Metrics without arguments; the type is also the name shown in the logs."""
+
+    type: Literal["accuracy", "binary_accuracy", "categorical_accuracy",
+                  "sparse_categorical_accuracy", "mae", "mse", "rmse"]
+
+
+class TopKAccuracy(Strict):
+    type: Literal["top_k_accuracy"] = "top_k_accuracy"
+    k: PosInt = 5
+
+
+class PrecisionRecall(Strict):
+    type: Literal["precision", "recall"]
+    thresholds: UnitFloat = 0.5
+
+
+class AUC(Strict):
+    """Binary ROC AUC, Keras's 200-threshold approximation with trapezoid interpolation."""
+
+    type: Literal["auc"] = "auc"
+    num_thresholds: Annotated[StrictInt, Field(gt=1)] = 200
+
+
+MetricSpec = Annotated[Union[SimpleMetric, TopKAccuracy, PrecisionRecall, AUC],
+                       Field(discriminator="type")]
+METRIC_ALIASES = {
+    "acc": "accuracy", "mean_absolute_error": "mae", "mean_squared_error": "mse",
+    "root_mean_squared_error": "rmse", "top_k_categorical_accuracy": "top_k_accuracy",
+}
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+class EarlyStopping(Strict):
+    type: Literal["early_stopping"] = "early_stopping"
+    monitor: Monitor = "val_loss"
+    patience: NonNegInt = 0
+    min_delta: NonNegFloat = 0.0
+    mode: Mode = "auto"
+    restore_best_weights: StrictBool = False
+
+
+class Checkpoint(Strict):
+    type: Literal["checkpoint"] = "checkpoint"
+    filepath: Optional[Annotated[str, Field(min_length=1)]] = None  # None: the run's default
+    monitor: Monitor = "val_loss"
+    save_best_only: StrictBool = False
+    mode: Mode = "auto"
+
+
+class ReduceLROnPlateau(Strict):
+    type: Literal["reduce_lr_on_plateau"] = "reduce_lr_on_plateau"
+    monitor: Monitor = "val_loss"
+    factor: OpenUnitFloat = 0.1
+    patience: NonNegInt = 10
+    min_delta: NonNegFloat = 1e-4
+    mode: Mode = "auto"
+    cooldown: NonNegInt = 0
+    min_lr: NonNegFloat = 0.0
+
+
+class TerminateOnNaN(Strict):
+    type: Literal["terminate_on_nan"] = "terminate_on_nan"
+
+
+CallbackSpec = Annotated[Union[EarlyStopping, Checkpoint, ReduceLROnPlateau, TerminateOnNaN],
+                         Field(discriminator="type")]
+
+
+# -- the section ---------------------------------------------------------------------------
+
+class TrainSpec(Strict):
+    """How to train: Keras's `compile` (optimizer, loss, metrics) and `fit` arguments."""
+
+    optimizer: OptimizerSpec = RMSprop()  # Keras's compile default
+    loss: LossSpec
+    metrics: list[MetricSpec] = []
+    batch_size: PosInt = 32
+    epochs: PosInt = 1
+    shuffle: StrictBool = True
+    callbacks: list[CallbackSpec] = []
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _optimizer(cls, v):
+        return _named(v, lower=True)
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss(cls, v):
+        return _named(v, LOSS_ALIASES)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, v):
+        return [_named(m, METRIC_ALIASES) for m in v] if isinstance(v, list) else v
+
+    @field_validator("callbacks", mode="before")
+    @classmethod
+    def _callbacks(cls, v):
+        return [_named(c) for c in v] if isinstance(v, list) else v

@@ -1,0 +1,229 @@
+"""The training loop: Keras's fit and evaluate on a compiled model.
+
+The trainer owns everything a resumed run needs (weights, optimizer state, epoch and
+batch position, running figures, every random generator) and gives it out as plain
+arrays and JSON through `state()` / `load_state()`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..core import activations
+from .callbacks import Callback, from_specs
+from .losses import get_loss
+from .metrics import make_metrics
+from .optimizers import make_optimizer
+from .regularizers import penalty
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a diverging loss, data that does not fit the model)."""
+
+
+class Interrupted(Exception):
+    """Training stopped at a batch boundary because a stop was requested (Ctrl-C, SIGTERM)."""
+
+
+class Trainer:
+    """Fits a model with the settings of a spec's `train:` section.
+
+    Args:
+        model: a `layerc.model.Model` with one output.
+        train: the validated `TrainSpec`.
+        callbacks: extra `Callback`s (progress display, run recorder).
+    """
+
+    def __init__(self, model, train, callbacks=()):
+        if len(model.output_names) != 1:
+            raise TrainingError("training supports models with one output")
+        self.model = model.build()
+        self.spec = train
+        self.loss = get_loss(train.loss)
+        out_layer = model.output_layers()[0]
+        self.output_activation = getattr(out_layer.spec, "activation", None)
+        self.fused = self.loss.fuses(self.output_activation)
+        self.train_loss = self.loss.logits_version() if self.fused else self.loss
+        self.optimizer = make_optimizer(train.optimizer)
+        self.metrics = make_metrics(train.metrics, train.loss.type)
+        self.slots = model.trainable_slots()
+        self.spec_callbacks = from_specs(train.callbacks)
+        self.callbacks: list[Callback] = [*self.spec_callbacks, *callbacks]
+        self.epoch = 0  # epochs finished
+        self.step = 0  # batches finished in the current epoch
+        self.totals = {"loss": 0.0, "count": 0}
+        self.history: list[dict] = []
+        self.stop_training = False
+        self.stop_requested = False  # set from a signal handler
+        self.save_best = False
+        self.messages: list[str] = []
+
+    # -- reporting hooks ---------------------------------------------------------------
+    def note(self, text: str):
+        self.messages.append(text)
+
+    def warn(self, text: str):
+        if text not in self.messages:
+            self.messages.append(text)
+
+    # -- one step ----------------------------------------------------------------------------
+    def train_step(self, xb, yb) -> float:
+        """Forward, loss, backward and one optimizer update; returns the batch loss."""
+        out, backprop = self.model.forward(xb, training=True, logits=self.fused)
+        value, dY = self.train_loss(yb, out)
+        backprop(dY)
+        params, grads = [], []
+        for layer, name in self.slots:
+            W, g = layer.weights[name], layer.grads[name]
+            reg = layer.regularizers.get(name)
+            if reg is not None:
+                v, dW = penalty(W, *reg)
+                value += v
+                g = g + dW
+            params.append(W)
+            grads.append(g)
+        self.optimizer.step(params, grads)
+        probs = activations.get(self.output_activation)(out)[0] if self.fused else out
+        for m in self.metrics:
+            m.update(yb, probs)
+        return value
+
+    # -- fit ---------------------------------------------------------------------------------------
+    def fit(self, x, y, *, epochs=None, batch_size=None, validation_data=None, shuffle=None,
+            seed: int = 0) -> list[dict]:
+        """Train from the current position (epoch, batch) to `epochs`; returns the history.
+
+        Shapes: x an array (or list of arrays) with samples first; y with the same count.
+        """
+        epochs = epochs or self.spec.epochs
+        batch_size = batch_size or self.spec.batch_size
+        shuffle = self.spec.shuffle if shuffle is None else shuffle
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        n = len(y)
+        if n == 0:
+            raise TrainingError("the training set is empty")
+        steps = math.ceil(n / batch_size)
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        while self.epoch < epochs and not self.stop_training:
+            epoch = self.epoch
+            order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+            if self.step == 0:
+                self._reset_running()
+                self.epoch_started = time.perf_counter()
+                self.epoch_seconds = 0.0
+            else:
+                self.epoch_started = time.perf_counter() - self.epoch_seconds
+            for cb in self.callbacks:
+                cb.on_epoch_begin(self, epoch, steps)
+            while self.step < steps:
+                idx = order[self.step * batch_size:(self.step + 1) * batch_size]
+                if shuffle:
+                    idx = np.sort(idx)  # gathers in memory order are faster; the set is what is random
+                xb, yb = [a[idx] for a in xs], y[idx]
+                value = self.train_step(xb if len(xb) > 1 else xb[0], yb)
+                if not math.isfinite(value):
+                    raise TrainingError(
+                        f"the loss became {value} at epoch {epoch + 1}, batch {self.step + 1}; "
+                        "training stopped (try a lower learning rate, clipnorm, or check the data "
+                        "for extreme values)")
+                self.totals["loss"] += value * len(yb)
+                self.totals["count"] += len(yb)
+                self.step += 1
+                self.epoch_seconds = time.perf_counter() - self.epoch_started
+                logs = self.running_logs()
+                for cb in self.callbacks:
+                    cb.on_batch_end(self, self.step, logs)
+                if self.stop_requested:
+                    raise Interrupted()
+            logs = self.running_logs()
+            if validation_data is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data, batch_size).items()})
+            logs["learning_rate"] = self.optimizer.learning_rate
+            logs["seconds"] = time.perf_counter() - self.epoch_started
+            self.epoch, self.step = epoch + 1, 0
+            self.save_best = False
+            self.history.append({"epoch": epoch + 1, **logs})
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, logs)
+        final = self.history[-1] if self.history else {}
+        for cb in self.callbacks:
+            cb.on_train_end(self, final)
+        return self.history
+
+    def running_logs(self) -> dict:
+        logs = {"loss": self.totals["loss"] / max(self.totals["count"], 1)}
+        logs.update({m.name: m.result() for m in self.metrics})
+        return logs
+
+    def _reset_running(self):
+        self.totals = {"loss": 0.0, "count": 0}
+        for m in self.metrics:
+            m.reset()
+
+    # -- evaluate --------------------------------------------------------------------------------
+    def evaluate(self, x, y, batch_size=None) -> dict:
+        """Loss and metrics on (x, y) in inference mode, Keras's weighting by batch size."""
+        batch_size = batch_size or self.spec.batch_size
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        metrics = make_metrics(self.spec.metrics, self.spec.loss.type)
+        total, count = 0.0, 0
+        for start in range(0, len(y), batch_size):
+            xb = [a[start:start + batch_size] for a in xs]
+            yb = y[start:start + batch_size]
+            out, _ = self.model.forward(xb if len(xb) > 1 else xb[0], training=False)
+            value, _ = self.loss(yb, out)
+            total += value * len(yb)
+            count += len(yb)
+            for m in metrics:
+                m.update(yb, out)
+        reg = sum(penalty(layer.weights[k], *layer.regularizers[k])[0]
+                  for layer, k in self.slots if k in layer.regularizers)
+        return {"loss": total / max(count, 1) + reg, **{m.name: m.result() for m in metrics}}
+
+    # -- state for checkpoints ----------------------------------------------------------------
+    def state(self) -> tuple[dict, dict]:
+        """(arrays, meta): everything needed to continue exactly where this trainer is."""
+        arrays = {f"weights/{k}": v for k, v in self.model.named_weights().items()}
+        arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.get_state().items()})
+        for i, m in enumerate(self.metrics):
+            arrays.update({f"metric{i}/{k}": np.asarray(v) for k, v in m.get_state().items()})
+        for i, cb in enumerate(self.spec_callbacks):
+            for j, w in enumerate(getattr(cb, "best_weights", None) or []):
+                arrays[f"callback{i}/best/{j:04d}"] = w
+        meta = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "totals": self.totals,
+            "epoch_seconds": getattr(self, "epoch_seconds", 0.0),
+            "history": self.history,
+            "rng": {n.name: n.layer.rng.bit_generator.state for n in self.model.nodes},
+            "callbacks": [cb.state() for cb in self.spec_callbacks],
+        }
+        return arrays, meta
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        """Restore what `state()` gave (weights are checked against the model)."""
+        weights = self.model.named_weights()
+        for k, store in weights.items():
+            a = arrays.get(f"weights/{k}")
+            if a is None or a.shape != store.shape:
+                raise TrainingError(f"the checkpoint does not match the spec (weight {k})")
+            store[...] = a
+        self.optimizer.set_state({k[len("optimizer/"):]: v for k, v in arrays.items()
+                                  if k.startswith("optimizer/")})
+        for i, m in enumerate(self.metrics):
+            m.set_state({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"metric{i}/")})
+        for i, (cb, st) in enumerate(zip(self.spec_callbacks, meta["callbacks"])):
+            cb.load_state(st)
+            best = sorted(k for k in arrays if k.startswith(f"callback{i}/best/"))
+            if best:
+                cb.best_weights = [arrays[k].copy() for k in best]
+        self.epoch, self.step = meta["epoch"], meta["step"]
+        self.totals = dict(meta["totals"])
+        self.epoch_seconds = meta.get("epoch_seconds", 0.0)
+        self.history = list(meta["history"])
+        for node in self.model.nodes:
+            node.layer.rng.bit_generator.state = meta["rng"][node.name]
