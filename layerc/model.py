@@ -182,3 +182,52 @@ class Model:
             chunks.append(y if isinstance(y, list) else [y])
         outs = [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
         return outs if len(outs) > 1 else outs[0]
+
+    # -- training (Keras's fit / evaluate) ------------------------------------------------
+    def trainer(self, train_spec=None):
+        """The model's Trainer (kept across `fit` calls, so the optimizer state carries on)."""
+        from .train.loop import Trainer
+
+        if getattr(self, "_trainer", None) is None or train_spec is not None:
+            spec = train_spec or self.spec.train
+            if spec is None:
+                raise ValueError("the spec has no `train:` section (optimizer, loss, ...) to fit with")
+            self._trainer = Trainer(self, spec)
+        return self._trainer
+
+    def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, validation_split=None,
+            shuffle=True, verbose=1):
+        """Train like Keras's `fit` (defaults from the spec's `train:`); returns the history
+        as {name: [value per epoch]}. validation_split takes the last fraction, unshuffled."""
+        from .train.callbacks import EpochPrinter
+
+        trainer = self.trainer()
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        if validation_split:
+            cut = int(len(y) * (1 - validation_split))
+            validation_data = ([a[cut:] for a in xs], y[cut:])
+            xs, y = [a[:cut] for a in xs], y[:cut]
+        if validation_data is not None and len(validation_data[0]) == 1 and isinstance(validation_data[0], list):
+            validation_data = (validation_data[0][0], validation_data[1])
+        epochs = epochs or (self.spec.train.epochs if self.spec.train else 1)
+        start = trainer.epoch
+        trainer.epoch = trainer.step = 0
+        trainer.stop_training = False
+        trainer.history = []
+        printer = EpochPrinter() if verbose else None
+        if printer:
+            trainer.callbacks.append(printer)
+        try:
+            trainer.fit(xs if len(xs) > 1 else xs[0], y, epochs=epochs, batch_size=batch_size,
+                        validation_data=validation_data, shuffle=shuffle, seed=self.spec.seed + start)
+        finally:
+            if printer:
+                trainer.callbacks.remove(printer)
+            trainer.epoch += start
+        keys = list(dict.fromkeys(k for row in trainer.history for k in row if k != "epoch"))
+        return {k: [row.get(k) for row in trainer.history] for k in keys}
+
+    def evaluate(self, x, y, batch_size=None) -> dict:
+        """Loss and metrics in inference mode, as a dict."""
+        return self.trainer().evaluate(x, y, batch_size)
+

@@ -130,6 +130,14 @@ class BestCheckpoint(_Monitor):
             trainer.save_best = True
 
 
+class EpochPrinter(Callback):
+    """One plain line per epoch (Keras's verbose=2), for `Model.fit(verbose=1)`."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k not in ("seconds", "learning_rate"))
+        print(f"Epoch {epoch + 1}: {figures}  ({logs['seconds']:.1f}s)")
+
+
 def from_specs(specs) -> list[Callback]:
     """Callbacks for `train.callbacks` (terminate_on_nan is built into the trainer)."""
     makers = {"early_stopping": EarlyStopping, "reduce_lr_on_plateau": ReduceLROnPlateau,

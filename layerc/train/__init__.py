@@ -1,0 +1,1 @@
+"""Training: losses, optimizers, schedules, metrics, regularizers, the fit loop and callbacks."""
