@@ -245,7 +245,7 @@ DataSpec = Annotated[
     Discriminator(
         _data_kind,
         custom_error_type="data_kind",
-        custom_error_message="data needs `dataset: <name>` (mnist, sms_spam, melbourne_temperatures, "
+        custom_error_message="needs `dataset: <name>` (mnist, sms_spam, melbourne_temperatures, "
                              "airline_passengers, sunspots) or `format: <format>` (idx, csv, npy, npz, "
                              "text, timeseries)",
     ),

@@ -7,6 +7,8 @@ a budget, so an alias bomb is refused instead of exhausting memory.
 """
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from .diagnostics import Diagnostic, SpecError
@@ -14,6 +16,18 @@ from .diagnostics import Diagnostic, SpecError
 MAX_NODES = 200_000  # values after alias expansion
 MAX_DEPTH = 64
 MAX_BYTES = 20 * 1024 * 1024
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading exponent floats without a dot (`1e-3`) as numbers,
+    as YAML 1.2 and every user expects (YAML 1.1 reads them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 class SourceMap:
@@ -59,7 +73,7 @@ class _Builder:
     def __init__(self, smap: SourceMap):
         self.smap = smap
         self.count = 0
-        self.constructor = yaml.SafeLoader("")  # only its scalar construction is used
+        self.constructor = _Loader("")  # only its scalar construction is used
 
     def build(self, node, path: tuple, depth: int):
         self.count += 1
@@ -123,7 +137,7 @@ def load_yaml(text: str, file: str = "<spec>"):
     if "\x00" in text:
         raise SpecError([Diagnostic("the file is binary, not YAML text", file, 1, 1)])
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
         finally:

@@ -107,6 +107,14 @@ class Trainer:
         steps = math.ceil(n / batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a non-finite loss is reported below
+            self._epochs(xs, y, epochs, batch_size, validation_data, shuffle, seed, n, steps)
+        final = self.history[-1] if self.history else {}
+        for cb in self.callbacks:
+            cb.on_train_end(self, final)
+        return self.history
+
+    def _epochs(self, xs, y, epochs, batch_size, validation_data, shuffle, seed, n, steps):
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch
             order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
@@ -148,10 +156,6 @@ class Trainer:
             self.history.append({"epoch": epoch + 1, **logs})
             for cb in self.callbacks:
                 cb.on_epoch_end(self, epoch, logs)
-        final = self.history[-1] if self.history else {}
-        for cb in self.callbacks:
-            cb.on_train_end(self, final)
-        return self.history
 
     def running_logs(self) -> dict:
         logs = {"loss": self.totals["loss"] / max(self.totals["count"], 1)}

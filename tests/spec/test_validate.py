@@ -162,3 +162,8 @@ def test_non_utf8_file_is_a_diagnostic(tmp_path):
     with pytest.raises(SpecError) as e:
         layerc.load_spec(p)
     assert "UTF-8" in e.value.diagnostics[0].message
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    spec = parse_spec(HEAD + "  - Flatten\ntrain: {loss: mse, optimizer: {type: adam, learning_rate: 1e-3}}\n")
+    assert spec.train.optimizer.learning_rate == 0.001
