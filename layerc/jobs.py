@@ -278,12 +278,12 @@ def evaluate(spec_path, weights, overrides=()) -> dict:
 
 def predict(spec_path, weights, input_path, output_path=None, overrides=(), batch_size=None):
     """Model outputs for an input file (.npy, .npz, .csv or text lines)."""
-    from .data import prepare_inputs, read_input_file
+    from .data.inputs import inverse_targets, prepare_inputs, read_input_file
 
     spec, model, fitted = load_trained(spec_path, weights, overrides)
     raw = read_input_file(Path(input_path))
-    x = prepare_inputs(raw, spec.data, fitted, model.input_shapes[0])
-    y = model.predict(x, batch_size=batch_size)
+    x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0])
+    y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
         write_output(Path(output_path), y)
     return y

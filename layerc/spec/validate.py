@@ -253,9 +253,10 @@ def _fields_at(model, path, data) -> list[str]:
                 nxt += _models_in(f.annotation)
         models = nxt
     value = _value_at(data, path)
-    if isinstance(value, dict) and isinstance(value.get("type"), str):
-        tagged = [m for m in models if "type" in m.model_fields
-                  and value["type"] in typing.get_args(m.model_fields["type"].annotation)]
+    if isinstance(value, dict):  # narrow to the models whose tag fields (type, format, ...) match
+        tagged = [m for m in models if any(
+            k in value and value[k] in typing.get_args(f.annotation)
+            for k, f in m.model_fields.items() if typing.get_origin(f.annotation) is typing.Literal)]
         models = tagged or models
     return sorted({name for m in models for name in m.model_fields})
 

@@ -1,0 +1,8 @@
+"""The one exception the data loaders raise."""
+
+
+class DataError(Exception):
+    """Data that cannot be loaded or does not fit the model; the message is one line for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))

@@ -1,0 +1,33 @@
+"""Small data files written by the tests."""
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+TYPE_CODES = {np.dtype("uint8"): 0x08, np.dtype("int32"): 0x0C, np.dtype("float32"): 0x0D}
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    arr = np.asarray(arr)
+    head = bytes([0, 0, TYPE_CODES[arr.dtype], arr.ndim]) + np.array(arr.shape, ">i4").tobytes()
+    return head + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool = True) -> Path:
+    data = idx_bytes(arr)
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def image_set(tmp_path: Path, n: int = 20, classes: int = 4, seed: int = 0, prefix: str = "train"):
+    """n random 4x4 uint8 images with labels 0..classes-1, as gzipped IDX files."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 4, 4), dtype=np.uint8)
+    y = (np.arange(n) % classes).astype(np.uint8)
+    write_idx(tmp_path / f"{prefix}-x.gz", x)
+    write_idx(tmp_path / f"{prefix}-y.gz", y)
+    return x, y
+
+
+def idx_spec(**kw):
+    return {"format": "idx", "train": {"x": "train-x.gz", "y": "train-y.gz"}, **kw}
