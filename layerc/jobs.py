@@ -119,8 +119,10 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
         resume = Path(resume)
         info = _read_run_info(resume)
         spec = load_spec(resume / "spec.yaml")
-        spec._path = Path(info.get("spec_path", resume / "spec.yaml"))
+        spec._path = Path(info.get("spec_path") or resume / "spec.yaml")
         run_dir = resume
+        for stale in resume.glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
     else:
         spec = load_spec(spec_path, overrides)
     if spec.train is None:

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+SPEC = """\
+name: tiny
+seed: 7
+input: {{shape: [12]}}
+layers:
+  - Dense: {{units: 16, activation: relu}}
+  - BatchNormalization
+  - Dropout: {{rate: 0.3}}
+  - Dense: {{units: 3, activation: softmax}}
+data: {{format: npz, train: data.npz, validation_split: 0.2, test_split: 0.1}}
+train:
+  optimizer: {{type: adam, learning_rate: {lr}}}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+  batch_size: 16
+  epochs: {epochs}
+"""
+
+
+@pytest.fixture
+def tiny_spec(tmp_path):
+    """A small spec and a synthetic 3-class .npz beside it; returns a writer(epochs, lr)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 12)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+
+    def write(epochs=4, lr=0.01, name="tiny.yaml"):
+        path = tmp_path / name
+        path.write_text(SPEC.format(epochs=epochs, lr=lr))
+        return path
+
+    return write
