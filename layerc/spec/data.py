@@ -15,6 +15,8 @@ reported as unknown.
 """
 from __future__ import annotations
 
+import functools
+
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import (
@@ -252,11 +254,15 @@ DataSpec = Annotated[
 ]
 
 FileData = Union[IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData]
-_ADAPTER = TypeAdapter(DataSpec)
+
+
+@functools.cache
+def _adapter() -> TypeAdapter:
+    return TypeAdapter(DataSpec)  # built on first use: schema building costs import time
 
 
 def parse_data_spec(value):
     """Validate a `data:` mapping (or pass a validated one through); raises pydantic's ValidationError."""
     if isinstance(value, (BuiltinData, IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData)):
         return value
-    return _ADAPTER.validate_python(value)
+    return _adapter().validate_python(value)
