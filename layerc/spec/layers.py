@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 PosInt = Annotated[StrictInt, Field(gt=0)]
 NonNegInt = Annotated[StrictInt, Field(ge=0)]
@@ -146,6 +146,13 @@ class RecurrentArgs(LayerSpec):
     return_sequences: StrictBool = False
     go_backwards: StrictBool = False
     seed: Optional[NonNegInt] = None
+
+    @field_validator("activation", "recurrent_activation", check_fields=False)
+    @classmethod
+    def _elementwise(cls, v):
+        if v == "softmax":
+            raise ValueError("recurrent layers take element-wise activations; softmax is not supported")
+        return v
 
 
 class SimpleRNN(RecurrentArgs):

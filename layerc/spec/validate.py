@@ -196,6 +196,8 @@ def _diagnostic(err, errs, path, data, model, prefix, smap):
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+        if path and not isinstance(value, dict):  # a field's own validator
+            return smap.diagnostic(where, f"{field}: {msg}")
         return smap.diagnostic(where, f"{_owner(data, path + ('x',), model)}: {msg}")
     msg = msg.replace("Input should be", "must be").replace("Input", "value")
     if value is not _MISSING and not path == ():
