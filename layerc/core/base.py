@@ -79,8 +79,8 @@ class Layer:
         self.spec = spec
         self.name = name
         self.seed = seed
-        self.dtype = xp.dtype(dtype)
-        self.rng = xp.random.default_rng(seed)
+        self.dtype_name = dtype
+        self._rng = None
         self.weights: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
         self.trainable: dict[str, bool] = {}
@@ -90,6 +90,22 @@ class Layer:
         # activation (softmax or sigmoid + crossentropy): the layer then returns its
         # pre-activation logits and the loss works from logits, stably.
         self.fused_output = False
+
+    # NumPy objects are made on first use, so compiling a spec never imports NumPy.
+    @property
+    def dtype(self):
+        return xp.dtype(self.dtype_name)
+
+    @property
+    def rng(self):
+        """This layer's random generator (initialisation, dropout), seeded from the spec."""
+        if self._rng is None:
+            self._rng = xp.random.default_rng(self.seed)
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator):
+        self._rng = generator
 
     # -- pure shape questions -------------------------------------------------
     def output_shape(self, input_shape: Shape) -> Shape:

@@ -143,9 +143,6 @@ class _RNN(Layer):
 
     def __init__(self, spec, name, seed, dtype="float32"):
         super().__init__(spec, name, seed, dtype)
-        for act in (spec.activation, getattr(spec, "recurrent_activation", None)):
-            if act == "softmax":
-                raise ValueError(f"{type(self).__name__} does not support a softmax activation")
         # Keras's Bidirectional zeroes outputs at masked steps when returning sequences.
         self.zero_output_for_mask = False
         self._ws = _Workspace()
