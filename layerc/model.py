@@ -62,8 +62,13 @@ class Model:
     def build(self) -> "Model":
         """Allocate every layer's weights (idempotent)."""
         if not self.built:
+            from .core.allocator import keep_freed_memory
+
+            keep_freed_memory()
             for node in self.nodes:
                 node.layer.build(node.input_shape)
+                # the gradient with respect to the model's own inputs (data) is never needed
+                node.layer.input_grad = any(src not in self.graph.inputs for src in node.inputs)
             self.built = True
         return self
 

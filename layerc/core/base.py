@@ -90,6 +90,8 @@ class Layer:
         # activation (softmax or sigmoid + crossentropy): the layer then returns its
         # pre-activation logits and the loss works from logits, stably.
         self.fused_output = False
+        # False when the input is the model's data: backprop may then skip dX (return None).
+        self.input_grad = True
 
     # NumPy objects are made on first use, so compiling a spec never imports NumPy.
     @property

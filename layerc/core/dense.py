@@ -48,6 +48,6 @@ class Dense(Layer):
             self.grads["kernel"] = X2.T @ dZ2
             if self.spec.use_bias:
                 self.grads["bias"] = dZ2.sum(axis=0)
-            return dZ @ W.T
+            return dZ @ W.T if self.input_grad else None
 
         return Y, backprop
