@@ -26,6 +26,7 @@ class Model:
         self.output_names = graph.outputs
         self.built = False
         self._by_name = {n.name: n for n in self.nodes}
+        self._fed_by_inputs = [n.layer for n in self.nodes if all(s in graph.inputs for s in n.inputs)]
 
     # -- what the model is --------------------------------------------------------
     @property
@@ -67,8 +68,6 @@ class Model:
             keep_freed_memory()
             for node in self.nodes:
                 node.layer.build(node.input_shape)
-                # the gradient with respect to the model's own inputs (data) is never needed
-                node.layer.input_grad = any(src not in self.graph.inputs for src in node.inputs)
             self.built = True
         return self
 
@@ -130,12 +129,16 @@ class Model:
             out.append(x if x.dtype == dtype else x.astype(dtype))
         return out
 
-    def forward(self, inputs, training: bool = False, logits: bool = False):
+    def forward(self, inputs, training: bool = False, logits: bool = False, input_grads: bool = False):
         """Run the graph. Returns (outputs, backprop); outputs is an array for a
-        single-output model, else a list; backprop takes the same form and returns the
-        input gradients. logits=True runs output layers without their activation."""
+        single-output model, else a list; backprop takes the same form and stores every
+        weight gradient. logits=True runs output layers without their activation;
+        input_grads=True makes backprop return the gradients for the inputs too (else None:
+        training never needs them, and the first layers skip that work)."""
         self.build()
         xs = self.check_inputs(inputs)
+        for layer in self._fed_by_inputs:
+            layer.input_grad = input_grads
         values = dict(zip(self.input_names, xs))
         masks = {name: None for name in self.input_names}
         for layer in self.output_layers():

@@ -63,7 +63,7 @@ def build(type_name, dtype):
 @pytest.mark.parametrize("training", [False, True])
 def test_forward_backward_shapes_and_weights_round_trip(type_name, training):
     model, x = build(type_name, "float32")
-    y, backprop = model.forward(x, training=training)
+    y, backprop = model.forward(x, training=training, input_grads=True)
     assert y.shape[1:] == model.nodes[-1].output_shape
     assert y.dtype == np.float32, "float32 stays float32"
     dx = backprop(np.ones_like(y))
