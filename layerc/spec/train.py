@@ -250,8 +250,10 @@ class EarlyStopping(Strict):
 
 
 class Checkpoint(Strict):
+    """Save the best weights (by `monitor`) as best.npz in the run directory; the
+    checkpoint of the last epoch is always kept as checkpoint.npz."""
+
     type: Literal["checkpoint"] = "checkpoint"
-    filepath: Optional[Annotated[str, Field(min_length=1)]] = None  # None: the run's default
     monitor: Monitor = "val_loss"
     save_best_only: StrictBool = False
     mode: Mode = "auto"

@@ -38,6 +38,7 @@ class _Monitor(Callback):
         self.wait = 0
 
     def improved(self, logs: dict) -> bool | None:
+        """Keras's rule: better than the best by more than min_delta (None: not logged)."""
         value = logs.get(self.monitor)
         if value is None:
             return None
@@ -54,28 +55,29 @@ class _Monitor(Callback):
 
 
 class EarlyStopping(_Monitor):
+    """Keras's EarlyStopping: stop once `monitor` has not improved for `patience` epochs."""
+
     def __init__(self, spec):
         super().__init__(spec.monitor, spec.mode, spec.min_delta)
         self.patience = spec.patience
         self.restore = spec.restore_best_weights
         self.best_weights = None
-        self.stopped_epoch = None
 
     def on_epoch_end(self, trainer, epoch, logs):
-        better = self.improved(logs)
-        if better is None:
+        if self.monitor not in logs:
             trainer.warn(f"early_stopping monitors {self.monitor!r}, which this run does not log "
                          f"(it logs {', '.join(logs)})")
             return
-        if better:
+        if self.restore and self.best_weights is None:
+            self.best_weights = trainer.model.get_weights()
+        self.wait += 1
+        if self.improved(logs):
             self.wait = 0
             if self.restore:
                 self.best_weights = trainer.model.get_weights()
             return
-        self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience and epoch > 0:
             trainer.stop_training = True
-            self.stopped_epoch = epoch
             if self.restore and self.best_weights is not None:
                 trainer.model.set_weights(self.best_weights)
                 trainer.note(f"early stopping: restored the weights of the best epoch ({self.monitor})")
@@ -84,30 +86,31 @@ class EarlyStopping(_Monitor):
 
 
 class ReduceLROnPlateau(_Monitor):
+    """Keras's ReduceLROnPlateau, cooldown and min_lr included."""
+
     def __init__(self, spec):
         super().__init__(spec.monitor, spec.mode, spec.min_delta)
         self.spec = spec
         self.cooldown = 0
 
     def on_epoch_end(self, trainer, epoch, logs):
-        better = self.improved(logs)
-        if better is None:
+        if self.monitor not in logs:
             return
         if self.cooldown > 0:
             self.cooldown -= 1
             self.wait = 0
-        if better:
+        if self.improved(logs):
             self.wait = 0
-            return
-        self.wait += 1
-        if self.wait >= self.spec.patience:
-            old = trainer.optimizer.learning_rate
-            new = max(old * self.spec.factor, self.spec.min_lr)
-            if old - new > 1e-12:
-                trainer.optimizer.learning_rate = new
-                trainer.note(f"reduce_lr_on_plateau: learning rate {old:.3g} -> {new:.3g}")
-            self.cooldown = self.spec.cooldown
-            self.wait = 0
+        elif self.cooldown == 0:
+            self.wait += 1
+            if self.wait >= self.spec.patience:
+                old = trainer.optimizer.learning_rate
+                if old > self.spec.min_lr:
+                    new = max(old * self.spec.factor, self.spec.min_lr)
+                    trainer.optimizer.learning_rate = new
+                    trainer.note(f"reduce_lr_on_plateau: learning rate {old:.3g} -> {new:.3g}")
+                    self.cooldown = self.spec.cooldown
+                    self.wait = 0
 
     def state(self):
         return {**super().state(), "cooldown": self.cooldown}

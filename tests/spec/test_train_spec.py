@@ -156,7 +156,7 @@ def test_callbacks():
     es, ck, rl, tn = s.callbacks
     assert (es.monitor, es.patience, es.min_delta, es.mode, es.restore_best_weights) == (
         "val_loss", 3, 0.0, "auto", True)
-    assert (ck.monitor, ck.save_best_only, ck.mode, ck.filepath) == ("val_accuracy", True, "max", None)
+    assert (ck.monitor, ck.save_best_only, ck.mode) == ("val_accuracy", True, "max")
     assert (rl.monitor, rl.factor, rl.patience, rl.min_delta, rl.cooldown, rl.min_lr) == (
         "val_loss", 0.1, 10, 1e-4, 0, 0.0)
     assert isinstance(tn, T.TerminateOnNaN)
