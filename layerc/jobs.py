@@ -128,9 +128,9 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
     model = build(spec)
-    check_memory(model, spec.train.batch_size)
+    check_memory(model, spec.train.batch_size)  # before touching any data file
+    check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
     data = load_dataset(spec, model)
-    check_memory(model, spec.train.batch_size, _nbytes(data))
 
     if resume is None:
         run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
@@ -203,12 +203,14 @@ def _stop_on_signals(trainer):
             signal.signal(sig, h)
 
 
-def _nbytes(data) -> int:
-    total = 0
-    for part in (data.train, data.validation, data.test):
-        if part is not None:
-            total += sum(getattr(a, "nbytes", 0) for a in part)
-    return total
+def _estimate_data_bytes(spec, model) -> int:
+    """The loaded dataset's size, from file headers and row counts (nothing loaded)."""
+    from .data import estimate_bytes
+
+    if spec.data is None:
+        return 0
+    spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
+    return estimate_bytes(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0], dtype=spec.dtype)
 
 
 def _resolved_yaml(spec) -> str:

@@ -76,7 +76,7 @@ def history_table(history: list, test: dict | None) -> Table:
     for k in names:
         table.add_row(k, _fmt(last.get(k)), _fmt(last.get(f"val_{k}")), _fmt((test or {}).get(k)))
     seconds = sum(row.get("seconds", 0) for row in history)
-    table.caption = f"{len(history)} epochs in this session, {seconds:.1f}s"
+    table.caption = f"{len(history)} epochs, {seconds:.1f}s of training"
     return table
 
 

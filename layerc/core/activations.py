@@ -24,6 +24,13 @@ def relu(Z):
     return Y, lambda dY: dY * (Z > 0)
 
 
+def relu_(Z):
+    """relu rectifying Z in place, for a layer's own fresh pre-activation; keeps only Y
+    (Y > 0 exactly where Z > 0, NaN included)."""
+    Y = xp.maximum(Z, 0, out=Z)
+    return Y, lambda dY: dY * (Y > 0)
+
+
 def sigmoid(Z):
     Y = _sigmoid(Z)
     return Y, lambda dY: dY * Y * (1 - Y)

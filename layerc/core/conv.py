@@ -8,7 +8,7 @@ offset, each a small product added into a strided slice of the input's gradient.
 """
 from __future__ import annotations
 
-from . import xp
+from . import activations, xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
 from ..spec.layers import pair, single
 
@@ -61,34 +61,57 @@ def offset_slice(i, j, out, strides, dilation):
             slice(c0, c0 + strides[1] * (out[1] - 1) + 1, strides[1]))
 
 
-def conv2d(X, W, strides, dilation, pads):
-    """Cross-correlation of X (N, H, W, C) with W (kh, kw, C, F); returns (Z, backprop).
+def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True):
+    """Cross-correlation of X (N, H, W, C) with W (kh, kw, C, F), plus bias (F,) if given;
+    returns (Z, backprop).
 
-    backprop(dZ) -> (dX, dW).
+    backprop(dZ) -> (dX, dW, db); dX is None when input_grad is False (the input is the
+    model's data), db is None without a bias.
     """
     N, H, Wd, C = X.shape
     kh, kw, _, F = W.shape
+    K = kh * kw * C
     Xp = pad_spatial(X, pads)
     Hp, Wp = Xp.shape[1:3]
     out = ((Hp - dilation[0] * (kh - 1) - 1) // strides[0] + 1,
            (Wp - dilation[1] * (kw - 1) - 1) // strides[1] + 1)
     M = N * out[0] * out[1]
     view = windows(Xp, (kh, kw), out, strides, dilation)
+    Wm = W.reshape(K, F)
     if C < 8:
-        # Few channels (a first layer): copying offset by offset runs over whole image
-        # rows instead of C-long runs, ~7x faster for C=1; BLAS takes the transpose as is.
-        cols = xp.ascontiguousarray(view.transpose(3, 4, 5, 0, 1, 2)).reshape(kh * kw * C, M).T
+        # Few channels (a first layer): the columns are built K-major, (K, M), offset by
+        # offset over whole image rows instead of C-long runs (~7x faster for C=1); BLAS
+        # takes the transpose as is. The bias rides in the product as a row of ones, so
+        # the big output is written once, and its gradient comes out of dW's product.
+        rows = K + (bias is not None)
+        colsT = xp.empty((rows, M), X.dtype)
+        xp.copyto(colsT[:K].reshape(kh, kw, C, N, *out), view.transpose(3, 4, 5, 0, 1, 2))
+        if bias is not None:
+            colsT[K] = 1
+            Wm = xp.concatenate([Wm, bias[None]])
+        cols = colsT.T
+        Z = cols @ Wm
     else:
-        cols = view.reshape(M, kh * kw * C)
-    Z = (cols @ W.reshape(kh * kw * C, F)).reshape(N, out[0], out[1], F)
+        cols = view.reshape(M, K)  # one copy of the strided windows
+        Z = cols @ Wm
+        if bias is not None:
+            Z += bias
+    Z = Z.reshape(N, out[0], out[1], F)
 
     def backprop(dZ):
         dZm = dZ.reshape(M, F)
-        dW = (dZm.T @ cols).T.reshape(W.shape)  # this operand order is ~15% faster in OpenBLAS
+        if C < 8:
+            dWb = colsT @ dZm  # (K [+1], F): the kernel's rows, then the bias's
+            dW, db = dWb[:K].reshape(W.shape), (dWb[K] if bias is not None else None)
+        else:
+            dW = (dZm.T @ cols).T.reshape(W.shape)  # this operand order is ~15% faster in OpenBLAS
+            db = xp.ones(M, dZ.dtype) @ dZm if bias is not None else None  # BLAS, ~5x sum(axis=0)
+        if not input_grad:
+            return None, dW, db
         # One product per kernel offset into a reused buffer: it stays in cache and
         # its rows are contiguous, so the scatter-add runs over long rows. One big
         # product followed by a scatter from its interleaved (kh, kw, C) rows was
-        # twice as slow for the benchmark CNN.
+        # ~1.5x slower for the benchmark CNN.
         dXp = xp.zeros(Xp.shape, X.dtype)
         dcol = xp.empty((M, C), X.dtype)
         for i in range(kh):
@@ -96,7 +119,7 @@ def conv2d(X, W, strides, dilation, pads):
                 xp.matmul(dZm, W[i, j].T, out=dcol)
                 dXp[offset_slice(i, j, out, strides, dilation)] += dcol.reshape(N, *out, C)
         (t, _), (l, _) = pads
-        return dXp[:, t:t + H, l:l + Wd], dW
+        return dXp[:, t:t + H, l:l + Wd], dW, db
 
     return Z, backprop
 
@@ -183,20 +206,23 @@ class _Conv(Layer):
         W = self.weights["kernel"]
         W2 = W if self.rank == 2 else W[None]
         pads = tuple(conv_pads(X2.shape[1 + a], k[a], st[a], d[a], self._padding(a)) for a in (0, 1))
-        Z, conv_backprop = conv2d(X2, W2, st, d, pads)
-        if self.spec.use_bias:
-            Z += self.weights["bias"]
+        bias = self.weights["bias"] if self.spec.use_bias else None
+        Z, conv_backprop = conv2d(X2, W2, st, d, pads, bias, self.input_grad)
         if self.rank == 1:
             Z = Z[:, 0]
-        Y, act_backprop = self.activate(Z, self.spec.activation)
+        if self.spec.activation == "relu" and not self.fused_output:
+            Y, act_backprop = activations.relu_(Z)  # Z is ours: rectify it in place
+        else:
+            Y, act_backprop = self.activate(Z, self.spec.activation)
 
         def backprop(dY):
             dZ = act_backprop(dY)
-            if self.spec.use_bias:
-                dZm = dZ.reshape(-1, dZ.shape[-1])
-                self.grads["bias"] = xp.ones(dZm.shape[0], dZ.dtype) @ dZm  # BLAS, ~5x sum(axis=0)
-            dX, dW = conv_backprop(dZ if self.rank == 2 else dZ[:, None])
+            dX, dW, db = conv_backprop(dZ if self.rank == 2 else dZ[:, None])
             self.grads["kernel"] = dW if self.rank == 2 else dW[0]
+            if db is not None:
+                self.grads["bias"] = db
+            if dX is None:
+                return None
             return dX if self.rank == 2 else dX[:, 0]
 
         return Y, backprop

@@ -1,7 +1,7 @@
 """Dense: Y = activation(X @ W + b), applied to the last axis."""
 from __future__ import annotations
 
-from . import xp
+from . import activations, xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
 
 
@@ -39,7 +39,10 @@ class Dense(Layer):
         Z = X @ W
         if self.spec.use_bias:
             Z += self.weights["bias"]
-        Y, act_backprop = self.activate(Z, self.spec.activation)
+        if self.spec.activation == "relu" and not self.fused_output:
+            Y, act_backprop = activations.relu_(Z)  # Z is ours: rectify it in place
+        else:
+            Y, act_backprop = self.activate(Z, self.spec.activation)
 
         def backprop(dY):
             dZ = act_backprop(dY)

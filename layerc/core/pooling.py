@@ -67,24 +67,24 @@ class _Pool(Layer):
         offsets = [(i, j) for i in range(pool[0]) for j in range(pool[1])]
         slices = [offset_slice(i, j, out, strides, (1, 1)) for i, j in offsets]
         disjoint = strides[0] >= pool[0] and strides[1] >= pool[1]
-        Y = Xp[slices[0]].copy()
+        arg = None
         if self.mode == "max":
-            arg = xp.zeros(Y.shape, xp.uint8 if len(slices) < 256 else xp.int32)
-            better = xp.empty(Y.shape, bool)
-            for k, sl in enumerate(slices[1:], 1):
-                xp.greater(Xp[sl], Y, out=better)
-                # offsets rise with k, so max() keeps the latest strict improvement
-                xp.maximum(arg, better * arg.dtype.type(k), out=arg)
-                xp.maximum(Y, Xp[sl], out=Y)
+            Y, arg = self._max(Xp, slices, training)
         else:
+            Y = Xp[slices[0]].copy()
             for sl in slices[1:]:
                 Y += Xp[sl]
             count = self._valid_counts(H, W, pads, out, slices, X.dtype)
             Y /= count
+        # windows tiling Xp exactly write every element of dX: no zeroing
+        tiled = strides == pool and all(out[a] * pool[a] == Xp.shape[1 + a] for a in (0, 1))
 
         def backprop(dY):
+            nonlocal arg
+            if self.mode == "max" and arg is None:  # forward ran in inference mode
+                _, arg = self._max(Xp, slices, True)
             dY2 = dY if self.rank == 2 else dY[:, None]
-            dXp = xp.zeros(Xp.shape, X.dtype)
+            dXp = (xp.empty if tiled and self.mode == "max" else xp.zeros)(Xp.shape, X.dtype)
             if self.mode == "avg":
                 dY2 = dY2 / count
             for k, sl in enumerate(slices):
@@ -99,6 +99,27 @@ class _Pool(Layer):
             return dX if self.rank == 2 else dX[:, 0]
 
         return (Y if self.rank == 2 else Y[:, 0]), backprop
+
+    @staticmethod
+    def _max(Xp, slices, training):
+        """(Y, arg): the max over the offsets' views and, when training, the offset of
+        each window's first maximum (None in inference)."""
+        if len(slices) == 1:
+            return Xp[slices[0]].copy(), (xp.zeros(Xp[slices[0]].shape, xp.uint8) if training else None)
+        first, second = Xp[slices[0]], Xp[slices[1]]
+        arg = None
+        if training:
+            arg = xp.greater(second, first)  # offset 1 wins only if strictly greater
+            arg = arg.view(xp.uint8) if len(slices) < 256 else arg.astype(xp.int32)
+            better = xp.empty(arg.shape, bool)
+        Y = xp.maximum(first, second)
+        for k, sl in enumerate(slices[2:], 2):
+            if training:
+                xp.greater(Xp[sl], Y, out=better)
+                # offsets rise with k, so max() keeps the latest strict improvement
+                xp.maximum(arg, better * arg.dtype.type(k), out=arg)
+            xp.maximum(Y, Xp[sl], out=Y)
+        return Y, arg
 
     @staticmethod
     def _valid_counts(H, W, pads, out, slices, dtype):

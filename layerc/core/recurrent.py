@@ -9,6 +9,15 @@ Sequences run time-major internally (T, N, ...), so each step is a contiguous bl
 With the default activations (sigmoid gates, tanh candidate) the sigmoid gates are
 computed as 0.5 * tanh(x / 2) + 0.5 with the 1/2 folded into the weights, so one
 `tanh` covers a whole (N, gates * units) block.
+
+Inference (training=False) with the default activations takes a lean path that keeps
+only the current state (and the outputs when returning sequences); its backprop, rarely
+wanted, recomputes the pass with the histories.
+
+The time loops run OpenBLAS with one thread (restored afterwards): the per-step products
+are small ((batch, units) @ (units, gates * units)), and waking a second BLAS thread
+for each costs more than it saves; on a loaded machine it costs several times the
+product itself, as a descheduled worker stalls every step.
 """
 from __future__ import annotations
 
@@ -26,6 +35,57 @@ def _check_input(kind, input_shape):
         )
     if input_shape[1] is None:
         raise ShapeError(f"{kind} needs a known feature dimension, got shape {tuple(input_shape)}")
+
+
+_BLAS = None  # (get_num_threads, set_num_threads) of numpy's OpenBLAS, or () if unknown
+
+
+def _openblas():
+    """The thread-count functions of the OpenBLAS numpy was loaded with, found once."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ()
+        try:
+            import ctypes
+
+            with open("/proc/self/maps") as f:
+                paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
+            names = [("openblas_get_num_threads", "openblas_set_num_threads"),
+                     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                     ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_")]
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for get, set_ in names:
+                    if hasattr(lib, get) and hasattr(lib, set_):
+                        _BLAS = (getattr(lib, get), getattr(lib, set_))
+                        return _BLAS
+        except (OSError, AttributeError):  # no /proc (not Linux), or not OpenBLAS
+            _BLAS = ()
+    return _BLAS
+
+
+class _OneBlasThread:
+    """`with _OneBlasThread():` runs its block with OpenBLAS on one thread, then restores
+    the previous count (a no-op when numpy's BLAS is not a recognised OpenBLAS)."""
+
+    def __enter__(self):
+        blas = _openblas()
+        self.before = blas[0]() if blas else 1
+        if self.before > 1:
+            blas[1](1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before > 1:
+            _openblas()[1](self.before)
+        return False
+
+
+def _steps(T, backwards=False):
+    """The time steps of a scan, in order, with OpenBLAS on one thread while they run."""
+    with _OneBlasThread():
+        yield from (range(T - 1, -1, -1) if backwards else range(T))
 
 
 def _dropout_mask(rng, rate, shape, dtype):
@@ -205,24 +265,78 @@ class _RNN(Layer):
         return self.weights["bias"], None
 
     def forward(self, X, training, mask=None):
-        s, u, G = self.spec, self.spec.units, self.n_gates
         if X.ndim != 3:
             self.output_shape(X.shape[1:])
+        gates = _Gates(self._gate_groups(), X.dtype, self._fast_ok())
+        if training or not (gates.fast and self._lean_ok()):
+            return self._forward(X, training, mask, gates)
+        Y = self._forward_lean(X, mask, gates)
+
+        def backprop(dY):
+            # an inference pass keeps no histories: recompute them (same maths, no dropout)
+            return self._forward(X, False, mask, gates)[1](dY)
+
+        return Y, backprop
+
+    def _lean_ok(self):
+        """Whether `_infer` handles this configuration (with fast gates)."""
+        return False
+
+    def _time_major(self, X, mask):
+        """X as (T, N, F) (a view) and the mask as (T, N, 1) booleans or None, in scan order."""
+        Xt = X.transpose(1, 0, 2)
+        Mb = None
+        if mask is not None and not mask.all():
+            Mb = xp.ascontiguousarray(mask.T, dtype=bool)[..., None]
+        if self.spec.go_backwards:
+            Xt = Xt[::-1]
+            Mb = None if Mb is None else Mb[::-1]
+        return Xt, Mb
+
+    def _output(self, Hseq, Mb):
+        """The layer output from the per-step states Hseq (T, N, u) (return_sequences)."""
+        Y = Hseq.transpose(1, 0, 2)
+        if self.zero_output_for_mask and Mb is not None:
+            Y = Y * Mb.transpose(1, 0, 2)
+        return Y
+
+    def _forward_lean(self, X, mask, gates):
+        """Inference: the input projection as one product, then `_infer`'s time loop."""
+        s, u, G = self.spec, self.spec.units, self.n_gates
+        N, T, F = X.shape
+        b_in, b_rec = self._split_bias(gates)
+        cols = self._lean_columns()
+        W = self.weights["kernel"] * gates.scale
+        U = self.weights["recurrent_kernel"] * gates.scale
+        b_in = None if b_in is None else b_in * gates.scale
+        if cols is not None:
+            W, U = W[:, cols], U[:, cols]
+            b_in = None if b_in is None else b_in[cols]
+        Xt, Mb = self._time_major(X, mask)
+        X2 = xp.ascontiguousarray(Xt).reshape(T * N, F)
+        A = X2 @ W
+        if b_in is not None:
+            A += b_in
+        A = A.reshape(T, N, G * u)
+        Hseq = xp.empty((T, N, u), X.dtype) if s.return_sequences else None
+        with _OneBlasThread():
+            h = self._infer(A, xp.ascontiguousarray(U), b_rec, Mb, Hseq)
+        return self._output(Hseq, Mb) if s.return_sequences else h
+
+    def _lean_columns(self):
+        """Column order of the gates in the lean path (None: the Keras order)."""
+        return None
+
+    def _forward(self, X, training, mask, gates):
+        s, u, G = self.spec, self.spec.units, self.n_gates
         N, T, F = X.shape
         W, U = self.weights["kernel"], self.weights["recurrent_kernel"]
-        gates = _Gates(self._gate_groups(), X.dtype, self._fast_ok())
         b_in, b_rec = self._split_bias(gates)
         if gates.fast:
             W, U = W * gates.scale, U * gates.scale
             b_in = None if b_in is None else b_in * gates.scale
 
-        Xt = X.transpose(1, 0, 2)
-        Mb = None
-        if mask is not None and not mask.all():
-            Mb = xp.ascontiguousarray(mask.T, dtype=bool)[..., None]
-        if s.go_backwards:
-            Xt = Xt[::-1]
-            Mb = None if Mb is None else Mb[::-1]
+        Xt, Mb = self._time_major(X, mask)
         in_m, rec_m = self._dropout_masks(training, N, F)
 
         held = {}
@@ -252,12 +366,7 @@ class _RNN(Layer):
             Hs = take("Hs", (T + 1, N, u))
         Hs[0] = 0
         scan_back = self._scan(A, U, b_rec, Mb, rec_m, gates, Hs, take)
-        if s.return_sequences:
-            Y = Hs[1:].transpose(1, 0, 2)
-            if self.zero_output_for_mask and Mb is not None:
-                Y = Y * Mb.transpose(1, 0, 2)
-        else:
-            Y = Hs[T].copy()
+        Y = self._output(Hs[1:], Mb) if s.return_sequences else Hs[T].copy()
         if not training:
             # nothing is pending: free the buffers now; a backprop must come before
             # the next forward pass
@@ -276,28 +385,33 @@ class _RNN(Layer):
             dA, dU, db_rec = scan_back(dH, dlast)
             dA2 = dA.reshape(T * N, G * u)
             Wk = self.weights["kernel"]
+            dXt = None
             if in_m is None or in_m.ndim == 2:
                 self.grads["kernel"] = X2.T @ dA2
-                dXt = (dA2 @ Wk.T).reshape(T, N, F)
-                if in_m is not None:
-                    dXt *= in_m
+                if self.input_grad:
+                    dXt = (dA2 @ Wk.T).reshape(T, N, F)
+                    if in_m is not None:
+                        dXt *= in_m
             else:
-                dXt = xp.zeros((T, N, F), X.dtype)
+                dXt = xp.zeros((T, N, F), X.dtype) if self.input_grad else None
                 dW = xp.empty_like(Wk)
                 for g in range(G):
                     cols = slice(g * u, (g + 1) * u)
                     Xg = (Xt * in_m[g]).reshape(T * N, F)
                     dW[:, cols] = Xg.T @ dA2[:, cols]
-                    dXt += (dA2[:, cols] @ Wk[:, cols].T).reshape(T, N, F) * in_m[g]
+                    if dXt is not None:
+                        dXt += (dA2[:, cols] @ Wk[:, cols].T).reshape(T, N, F) * in_m[g]
                 self.grads["kernel"] = dW
             self.grads["recurrent_kernel"] = dU
             if s.use_bias:
                 self.grads["bias"] = self._bias_grad(dA2.sum(axis=0), db_rec)
+            self._ws.give(held)
+            if dXt is None:
+                return None
             if s.go_backwards:
                 dXt = dXt[::-1]
-            dX = xp.ascontiguousarray(dXt.transpose(1, 0, 2))
-            self._ws.give(held)
-            return dX
+            # (N, T, F) as a view of the time-major result; consumers read it as they need
+            return dXt.transpose(1, 0, 2)
 
         return Y, backprop
 
@@ -322,7 +436,7 @@ class SimpleRNN(_RNN):
         T, N, u = A.shape
         Zpre = None if gates.fast else xp.empty_like(A)
         R = xp.empty((N, u), A.dtype)
-        for t in range(T):
+        for t in _steps(T):
             a = A[t]
             a += _rec(Hs[t], U, rm) if rm is not None else xp.matmul(Hs[t], U, out=R)
             if Zpre is not None:
@@ -336,7 +450,7 @@ class SimpleRNN(_RNN):
             D = gates.derivative(A, Zpre, take("D", A.shape))
             UT = xp.ascontiguousarray(self.weights["recurrent_kernel"].T)
             dA = take("dA", A.shape)
-            for t in range(T - 1, -1, -1):
+            for t in _steps(T, backwards=True):
                 dh = carry if dH is None else dH[t] + carry
                 if Mb is not None:
                     keep = xp.where(Mb[t], 0, dh)
@@ -374,6 +488,49 @@ class LSTM(_RNN):
 
         return unit_forget_bias
 
+    def _lean_ok(self):
+        return self.spec.recurrent_activation == "sigmoid" and self.spec.activation == "tanh"
+
+    def _lean_columns(self):
+        # i, f, o, c: the sigmoid gates side by side, so one affine covers them
+        u = self.spec.units
+        return xp.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
+
+    def _infer(self, A, U, b_rec, Mb, Hseq):
+        """The inference time loop: only h and c are kept (and Hseq when given)."""
+        T, N, G4 = A.shape
+        u = G4 // 4
+        dt = A.dtype
+        half = dt.type(0.5)
+        R = xp.empty((N, G4), dt)
+        S = R[:, :3 * u]  # sigmoid columns (their 1/2 is folded into the weights)
+        i, f, o, g = (R[:, k * u:(k + 1) * u] for k in range(4))
+        h, h_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
+        c, c_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
+        tmp = xp.empty((N, u), dt)
+        keep = None if Mb is None else ~Mb
+        for t in _steps(T):
+            xp.matmul(h, U, out=R)
+            R += A[t]
+            xp.tanh(R, out=R)
+            S *= half
+            S += half
+            xp.multiply(f, c, out=c_new)
+            xp.multiply(i, g, out=tmp)
+            c_new += tmp
+            xp.tanh(c_new, out=tmp)
+            out = h_new if Hseq is None else Hseq[t]
+            xp.multiply(o, tmp, out=out)
+            if keep is not None:
+                xp.copyto(c_new, c, where=keep[t])
+                xp.copyto(out, h, where=keep[t])
+            c, c_new = c_new, c
+            if Hseq is None:
+                h, h_new = out, h
+            else:
+                h = out
+        return h if Hseq is None else None
+
     def _scan(self, A, U, b_rec, Mb, rm, gates, Hs, take):
         T, N, G4 = A.shape
         u = G4 // 4
@@ -386,7 +543,7 @@ class LSTM(_RNN):
         Zpre = None if gates.fast else xp.empty_like(A)
         R = xp.empty((N, G4), dt)
         tmp = xp.empty((N, u), dt)
-        for t in range(T):
+        for t in _steps(T):
             a = A[t]
             a += _rec(Hs[t], U, rm) if rm is not None else xp.matmul(Hs[t], U, out=R)
             if Zpre is not None:
@@ -419,7 +576,7 @@ class LSTM(_RNN):
             dA = take("dA", A.shape)
             dc_carry = xp.zeros((N, u), dt)
             dc, P = xp.empty((N, u), dt), xp.empty((N, u), dt)
-            for t in range(T - 1, -1, -1):
+            for t in _steps(T, backwards=True):
                 a, tc, da = A[t], TC[t], dA[t]
                 if gates.fast:
                     xp.subtract(a, beta, out=D)
@@ -497,6 +654,51 @@ class GRU(_RNN):
         u = self.spec.units
         return xp.stack([db_in, xp.concatenate([db_in[:2 * u], db_rec])])
 
+    def _lean_ok(self):
+        return self.spec.recurrent_activation == "sigmoid"
+
+    def _infer(self, A, U, b_rec, Mb, Hseq):
+        """The inference time loop: only h is kept (and Hseq when given)."""
+        T, N, G3 = A.shape
+        u = G3 // 3
+        dt = A.dtype
+        half = dt.type(0.5)
+        after = self.spec.reset_after
+        R = xp.empty((N, G3 if after else 2 * u), dt)
+        ZR = R[:, :2 * u]
+        z, r = R[:, :u], R[:, u:2 * u]
+        HH = R[:, 2 * u:] if after else xp.empty((N, u), dt)
+        U_zr, U_h = (U, None) if after else (xp.ascontiguousarray(U[:, :2 * u]), U[:, 2 * u:])
+        h, h_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
+        keep = None if Mb is None else ~Mb
+        for t in _steps(T):
+            a = A[t]
+            xp.matmul(h, U_zr, out=R)
+            ZR += a[:, :2 * u]
+            xp.tanh(ZR, out=ZR)
+            ZR *= half
+            ZR += half
+            if after:
+                if b_rec is not None:
+                    HH += b_rec
+                HH *= r
+            else:
+                xp.multiply(r, h, out=h_new)
+                xp.matmul(h_new, U_h, out=HH)
+            HH += a[:, 2 * u:]
+            xp.tanh(HH, out=HH)
+            out = h_new if Hseq is None else Hseq[t]
+            xp.subtract(h, HH, out=out)
+            out *= z
+            out += HH
+            if keep is not None:
+                xp.copyto(out, h, where=keep[t])
+            if Hseq is None:
+                h, h_new = out, h
+            else:
+                h = out
+        return h if Hseq is None else None
+
     def _scan(self, A, U, b_rec, Mb, rm, gates, Hs, take):
         T, N, G3 = A.shape
         u = G3 // 3
@@ -508,7 +710,7 @@ class GRU(_RNN):
         rm_h = None if rm is None else rm[2]
         U_zr, U_h = U[:, :2 * u], U[:, 2 * u:]
         R = xp.empty((N, G3), dt)
-        for t in range(T):
+        for t in _steps(T):
             a = A[t]
             hp = Hs[t]
             if after:
@@ -557,7 +759,7 @@ class GRU(_RNN):
             else:
                 Dr = D[..., u:2 * u]
                 Hh = Hs[:-1] if rm_h is None else Hs[:-1] * rm_h
-            for t in range(T - 1, -1, -1):
+            for t in _steps(T, backwards=True):
                 dh = carry if dH is None else dH[t] + carry
                 if Mb is not None:
                     keep = xp.where(Mb[t], 0, dh)

@@ -343,11 +343,27 @@ def test_two_pending_training_passes_keep_their_own_buffers():
 
 
 def test_inference_backprop_after_another_forward_is_refused():
-    layer = make("GRU")
+    layer = make("SimpleRNN")  # no lean inference path: the pass's buffers are reused
     _, back = layer.forward(data(), False)
     layer.forward(data(seed=3), False)
     with pytest.raises(RuntimeError):
         back(np.ones((N, U)))
+
+
+@pytest.mark.parametrize("type_", ["LSTM", "GRU"])
+def test_lean_inference_backprop_recomputes(type_):
+    """The lean inference pass keeps nothing; its backprop recomputes, so it works even
+    after another pass and equals the training-mode backprop (no dropout)."""
+    layer = make(type_, return_sequences=True)
+    dY = np.random.default_rng(5).standard_normal((N, T, U))
+    _, back = layer.forward(data(), False)
+    layer.forward(data(seed=3), False)
+    dX = back(dY)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    _, back_train = layer.forward(data(), True)
+    np.testing.assert_allclose(dX, back_train(dY), rtol=1e-12, atol=1e-12)
+    for k, g in grads.items():
+        np.testing.assert_allclose(g, layer.grads[k], rtol=1e-12, atol=1e-12)
 
 
 def test_outputs_are_not_overwritten_by_later_passes():

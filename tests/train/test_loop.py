@@ -97,3 +97,18 @@ def test_fit_api_mirrors_keras(tiny_spec):
     history = model.fit(data["x"], data["y"], validation_split=0.25, verbose=0)
     assert len(history["loss"]) == 3 and history["loss"][-1] < history["loss"][0]
     assert set(model.evaluate(data["x"], data["y"])) == {"loss", "accuracy"}
+
+
+def test_dataset_bigger_than_memory_is_refused_before_loading(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", np.zeros((1000, 10), np.float32))
+    np.save(tmp_path / "y.npy", np.zeros(1000, np.int64))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("input: {shape: [10]}\nlayers:\n  - Dense: {units: 2, activation: softmax}\n"
+                    "data: {format: npy, train: {x: x.npy, y: y.npy}}\n"
+                    "train: {loss: sparse_categorical_crossentropy}\n")
+    monkeypatch.setattr(jobs, "available_memory", lambda: 30_000)  # a machine with 30 kB free
+    loaded = []
+    monkeypatch.setattr(jobs, "load_dataset", lambda *a, **k: loaded.append(1))
+    with pytest.raises(jobs.ResourceError, match=r"data 42\.97 KB"):
+        jobs.train(spec, run_dir=tmp_path / "r")
+    assert not loaded
