@@ -59,7 +59,7 @@ def kills(n: int, seed: int) -> None:
 
     from layerc import jobs
     from tests.cli.test_signals import kill_cycle, same_weights
-    from tests.train.conftest import SPEC
+    from tests.conftest import SPEC
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

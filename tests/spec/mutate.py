@@ -11,18 +11,18 @@ WEIRD_VALUES = [None, True, -1, 0, 10**30, -(10**30), 1e308, float("nan"), "", "
                 [], {}, [1, 2, 3], {"type": "Dense"}, "../../etc/passwd", "!!python/object:os.system", 3.5]
 
 
-def _paths(node, path=()):
+def walk_paths(node, path=()):
     yield path
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from _paths(v, path + (k,))
+            yield from walk_paths(v, path + (k,))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from _paths(v, path + (i,))
+            yield from walk_paths(v, path + (i,))
 
 
 def _structural(doc, rng: random.Random):
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in walk_paths(doc) if p]
     path = rng.choice(paths)
     parent = doc
     for p in path[:-1]:

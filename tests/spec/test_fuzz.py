@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 import layerc
 from layerc.spec import SpecError, parse_spec
 
+from .mutate import walk_paths
+
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = [p.read_text() for p in sorted((ROOT / "specs").glob("*.yaml"))]
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,16 +48,6 @@ def test_random_yaml_documents(doc):
     check(yaml.safe_dump(doc))
 
 
-def _paths(node, path=()):
-    yield path
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _paths(v, path + (i,))
-
-
 def _set(doc, path, value):
     cur = doc
     for p in path[:-1]:
@@ -67,7 +59,7 @@ def _set(doc, path, value):
 @given(st.sampled_from(range(len(SPECS))), st.data())
 def test_mutated_valid_specs(index, data):
     doc = yaml.safe_load(SPECS[index])
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in walk_paths(doc) if p]
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         kind = data.draw(st.sampled_from(["value", "key", "delete"]))
@@ -83,7 +75,7 @@ def test_mutated_valid_specs(index, data):
                 del parent[path[-1]]
         except (KeyError, IndexError, TypeError):
             continue
-        paths = [p for p in _paths(doc) if p]
+        paths = [p for p in walk_paths(doc) if p]
         if not paths:
             break
     check(yaml.safe_dump(doc, sort_keys=False))
