@@ -39,7 +39,7 @@ def persistence_and_model_mae(run_dir: Path, spec_path: Path):
     from layerc.data.inputs import inverse_targets
 
     spec, model, fitted = jobs.load_trained(spec_path, run_dir / "weights.npz")
-    data = jobs.load_dataset(spec, model, fitted)
+    data = jobs.load_dataset(spec, model)
     x, y = data.test
     truth = inverse_targets(y.reshape(len(y), -1), fitted)[:, 0]
     today = inverse_targets(x[:, -1, :].reshape(len(x), -1), fitted)[:, 0]

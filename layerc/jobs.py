@@ -41,8 +41,11 @@ class TrainResult:
 
 
 # -- data -----------------------------------------------------------------------------------
-def load_dataset(spec, model, fitted=None):
-    """The spec's `data:` section loaded for the model's input and output shapes."""
+def load_dataset(spec, model):
+    """The spec's `data:` section loaded for the model's input and output shapes.
+
+    What is fitted on the training data (vocabulary, statistics) is refitted the same
+    way each time: the split and the seed are fixed, so evaluate sees what train saw."""
     from .data import load_data
 
     if spec.data is None:
@@ -162,19 +165,9 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
         result.test = trainer.evaluate(*data.test)
         info["test_metrics"] = result.test
         write_json(run_dir / "run.json", info)
-    _mark_finished(run_dir, trainer)
+    save_checkpoint(run_dir, trainer, finished=True)
     result.history = trainer.history
     return result
-
-
-def _mark_finished(run_dir, trainer):
-    import numpy as np
-    from .runs import save_arrays
-
-    arrays, meta = trainer.state()
-    meta["finished"] = True
-    arrays["meta"] = np.array(json.dumps(meta))
-    save_arrays(Path(run_dir) / CHECKPOINT, arrays)
 
 
 @contextlib.contextmanager
@@ -272,7 +265,7 @@ def evaluate(spec_path, weights, overrides=()) -> dict:
     spec, model, fitted = load_trained(spec_path, weights, overrides)
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
-    data = load_dataset(spec, model, fitted)
+    data = load_dataset(spec, model)
     split, part = ("test", data.test) if data.test is not None else ("validation", data.validation)
     if part is None:
         raise RunError("the data has no test or validation split to evaluate on")

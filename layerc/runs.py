@@ -112,8 +112,10 @@ def new_run_dir(root: Path, spec_name: str) -> Path:
     raise RunError(f"cannot create a new run directory under {base}")
 
 
-def save_checkpoint(run_dir: Path, trainer) -> None:
+def save_checkpoint(run_dir: Path, trainer, finished: bool = False) -> None:
+    """The trainer's whole state as checkpoint.npz; `finished` marks a run that completed."""
     arrays, meta = trainer.state()
+    meta["finished"] = finished
     arrays["meta"] = np.array(json.dumps(meta))
     save_arrays(Path(run_dir) / CHECKPOINT, arrays)
 

@@ -67,9 +67,9 @@ class _Pool(Layer):
         offsets = [(i, j) for i in range(pool[0]) for j in range(pool[1])]
         slices = [offset_slice(i, j, out, strides, (1, 1)) for i, j in offsets]
         disjoint = strides[0] >= pool[0] and strides[1] >= pool[1]
-        arg = None
+        better = None
         if self.mode == "max":
-            Y, arg = self._max(Xp, slices, training)
+            Y, better = self._max(Xp, slices, training)
         else:
             Y = Xp[slices[0]].copy()
             for sl in slices[1:]:
@@ -80,9 +80,9 @@ class _Pool(Layer):
         tiled = strides == pool and all(out[a] * pool[a] == Xp.shape[1 + a] for a in (0, 1))
 
         def backprop(dY):
-            nonlocal arg
-            if self.mode == "max" and arg is None:  # forward ran in inference mode
-                _, arg = self._max(Xp, slices, True)
+            if self.mode == "max":
+                wins = self._winners(better if better is not None  # None: forward was inference
+                                     else self._max(Xp, slices, True)[1])
             dY2 = dY if self.rank == 2 else dY[:, None]
             dXp = (xp.empty if tiled and self.mode == "max" else xp.zeros)(Xp.shape, X.dtype)
             if self.mode == "avg":
@@ -91,9 +91,9 @@ class _Pool(Layer):
                 if self.mode == "avg":
                     dXp[sl] += dY2
                 elif disjoint:
-                    xp.multiply(dY2, arg == k, out=dXp[sl])
+                    xp.multiply(dY2, wins[k], out=dXp[sl])
                 else:
-                    dXp[sl] += dY2 * (arg == k)
+                    dXp[sl] += dY2 * wins[k]
             (t, _), (l, _) = pads
             dX = dXp[:, t:t + H, l:l + W]
             return dX if self.rank == 2 else dX[:, 0]
@@ -102,24 +102,32 @@ class _Pool(Layer):
 
     @staticmethod
     def _max(Xp, slices, training):
-        """(Y, arg): the max over the offsets' views and, when training, the offset of
-        each window's first maximum (None in inference)."""
-        if len(slices) == 1:
-            return Xp[slices[0]].copy(), (xp.zeros(Xp[slices[0]].shape, xp.uint8) if training else None)
-        first, second = Xp[slices[0]], Xp[slices[1]]
-        arg = None
+        """(Y, better): the max over the offsets' views and, when training, for each offset
+        k >= 1 a bool array marking where it beats every earlier offset (None in inference)."""
+        Y = Xp[slices[0]].copy() if len(slices) == 1 else xp.maximum(Xp[slices[0]], Xp[slices[1]])
+        better = None
         if training:
-            arg = xp.greater(second, first)  # offset 1 wins only if strictly greater
-            arg = arg.view(xp.uint8) if len(slices) < 256 else arg.astype(xp.int32)
-            better = xp.empty(arg.shape, bool)
-        Y = xp.maximum(first, second)
-        for k, sl in enumerate(slices[2:], 2):
+            better = [None] + ([xp.greater(Xp[slices[1]], Xp[slices[0]])] if len(slices) > 1 else [])
+        for sl in slices[2:]:
             if training:
-                xp.greater(Xp[sl], Y, out=better)
-                # offsets rise with k, so max() keeps the latest strict improvement
-                xp.maximum(arg, better * arg.dtype.type(k), out=arg)
+                better.append(xp.greater(Xp[sl], Y))
             xp.maximum(Y, Xp[sl], out=Y)
-        return Y, arg
+        return Y, better
+
+    @staticmethod
+    def _winners(better):
+        """Per offset, where it holds the window's first maximum: the last offset that beat
+        all before it (ties keep the earlier one, as Keras's backends do)."""
+        if len(better) == 1:
+            return [True]
+        masks = [None] * len(better)
+        later = better[-1].copy()
+        masks[-1] = better[-1]
+        for k in range(len(better) - 2, 0, -1):
+            masks[k] = xp.greater(better[k], later)  # better[k] and not a later winner
+            later |= better[k]
+        masks[0] = ~later
+        return masks
 
     @staticmethod
     def _valid_counts(H, W, pads, out, slices, dtype):
