@@ -43,7 +43,11 @@ class Embedding(Layer):
             # A 1-D np.add.at over flat (row * n_out + column) positions: measured ~4x
             # faster than 2-D add.at, bincount or a one-hot matmul (5000x64, 64x80 tokens).
             n_out = E.shape[1]
-            flat = (X.reshape(-1, 1) * n_out + xp.arange(n_out)).ravel()
+            ids = X
+            if dY.ndim == 3 and not dY.flags.c_contiguous and dY.transpose(1, 0, 2).flags.c_contiguous:
+                # a time-major gradient (a recurrent layer's): read it in its own order
+                ids, dY = X.T, dY.transpose(1, 0, 2)
+            flat = (ids.reshape(-1, 1) * n_out + xp.arange(n_out)).ravel()
             g = xp.zeros(E.size, E.dtype)
             xp.add.at(g, flat, dY.reshape(-1))
             self.grads["embeddings"] = g.reshape(E.shape)

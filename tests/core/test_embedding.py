@@ -101,3 +101,15 @@ def test_keras_parity():
     np.testing.assert_allclose(Y, kY.detach().numpy(), rtol=1e-6)
     np.testing.assert_allclose(layer.grads["embeddings"], klayer.embeddings.value.grad.numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_time_major_gradient_equals_batch_major():
+    """A transposed (time-major) dY, as recurrent layers return, gives the same gradient."""
+    layer = build(S.Embedding(input_dim=9, output_dim=4), (6,))
+    X = np.random.default_rng(0).integers(0, 9, (5, 6))
+    dY = np.random.default_rng(1).standard_normal((6, 5, 4)).transpose(1, 0, 2)
+    _, backprop = layer.forward(X, training=True)
+    backprop(dY)
+    got = layer.grads["embeddings"].copy()
+    backprop(np.ascontiguousarray(dY))
+    np.testing.assert_allclose(got, layer.grads["embeddings"], rtol=1e-12, atol=1e-12)

@@ -366,6 +366,67 @@ def test_lean_inference_backprop_recomputes(type_):
         np.testing.assert_allclose(g, layer.grads[k], rtol=1e-12, atol=1e-12)
 
 
+LEAN_CASES = [{}, {"return_sequences": True}, {"go_backwards": True},
+              {"go_backwards": True, "return_sequences": True}, {"use_bias": False}]
+LEAN_VARIANTS = ([("LSTM", c) for c in LEAN_CASES + [{"dropout": 0.3, "recurrent_dropout": 0.2}]]
+                 + [("GRU", c) for c in LEAN_CASES]
+                 + [("GRU", {"reset_after": False, **c}) for c in LEAN_CASES])
+
+
+@pytest.mark.parametrize("variant", LEAN_VARIANTS, ids=[_id(v) for v in LEAN_VARIANTS])
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lean_inference_equals_training_forward(variant, masked, dtype):
+    """Inference keeps no histories (its own time loop) yet gives the training-mode
+    output, to float rounding (dropout only acts in training)."""
+    type_, args = variant
+    layer = make(type_, dtype=dtype, **args)
+    assert layer._lean_ok()
+    X = data(dtype, n=6, t=7)
+    mask = None
+    if masked:
+        mask = right_padded_mask(6, 7)
+        mask[3, 4:] = False
+        mask[4, :2] = False  # left padding too
+    lean, _ = layer.forward(X, False, mask)
+    layer.spec = layer.spec.model_copy(update={"dropout": 0.0, "recurrent_dropout": 0.0})
+    full, _ = layer.forward(X, True, mask)
+    tol = 2e-6 if dtype == "float32" else 1e-12
+    assert lean.dtype == full.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(lean, full, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("type_", ["SimpleRNN", "LSTM", "GRU"])
+def test_no_input_gradient_when_fed_by_data(type_):
+    """input_grad=False (the layer reads the model's data): dX is skipped, weight
+    gradients are unchanged."""
+    layer = make(type_, return_sequences=True)
+    X, dY = data(), np.random.default_rng(4).standard_normal((N, T, U))
+    _, back = layer.forward(X, True)
+    dX = back(dY)
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    layer.input_grad = False
+    _, back = layer.forward(X, True)
+    assert dX is not None and back(dY) is None
+    for k, g in grads.items():
+        np.testing.assert_array_equal(g, layer.grads[k])
+
+
+def test_blas_thread_count_is_restored():
+    from layerc.core import recurrent
+
+    blas = recurrent._openblas()
+    if not blas:
+        pytest.skip("numpy's BLAS is not a recognised OpenBLAS")
+    before = blas[0]()
+    for type_ in ("LSTM", "GRU"):
+        layer = make(type_, dtype="float32")
+        for training in (True, False):
+            _, back = layer.forward(data("float32"), training)
+            back(np.ones((N, U), np.float32))
+    assert blas[0]() == before
+
+
 def test_outputs_are_not_overwritten_by_later_passes():
     layer = make("SimpleRNN")
     Y1, _ = layer.forward(data(seed=1), False)
