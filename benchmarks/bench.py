@@ -383,12 +383,16 @@ def measure_memory(model: str, n: int, batches: int, frameworks) -> dict:
 
 # -- summary and MNIST epoch -------------------------------------------------------------------
 def time_summary(runs: int = 7) -> dict:
-    exe = shutil.which("layerc")
-    cmd = [exe] if exe else [sys.executable, "-m", "layerc"]
+    # The console script beside this interpreter (not a version manager's shell shim), in
+    # a normal environment: bytecode caching on, so the warm-up run writes .pyc files as a
+    # user's first run would (this machine sets PYTHONDONTWRITEBYTECODE=1 for sessions).
+    exe = Path(sys.executable).parent / "layerc"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "layerc"]
     cmd += ["summary", str(SPECS["cnn"].relative_to(ROOT))]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     times = []
     for i in range(runs + 1):
-        t = timed(lambda: subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True))
+        t = timed(lambda: subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env))
         if i:
             times.append(t)
     return {"command": " ".join(["layerc"] + cmd[-2:]), "runs": runs, "seconds": times,
