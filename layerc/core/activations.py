@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from . import xp
+from .parallel import split_batch
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -25,10 +26,16 @@ def relu(Z):
 
 
 def relu_(Z):
-    """relu rectifying Z in place, for a layer's own fresh pre-activation; keeps only Y
-    (Y > 0 exactly where Z > 0, NaN included)."""
-    Y = xp.maximum(Z, 0, out=Z)
-    return Y, lambda dY: dY * (Y > 0)
+    """relu rectifying Z in place, for a layer's own fresh pre-activation, split over the
+    batch across cores; keeps only Y (Y > 0 exactly where Z > 0, NaN included)."""
+    split_batch(lambda b: xp.maximum(Z[b], 0, out=Z[b]), len(Z), Z.size)
+
+    def backprop(dY):
+        dZ = xp.empty(dY.shape, dY.dtype)
+        split_batch(lambda b: xp.multiply(dY[b], Z[b] > 0, out=dZ[b]), len(dY), dY.size)
+        return dZ
+
+    return Z, backprop
 
 
 def sigmoid(Z):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import xp
 from .base import Layer, ShapeError
 from .conv import conv_out_size, conv_pads, offset_slice, pad_spatial
+from .parallel import split_batch
 from ..spec.layers import pair, single
 
 
@@ -80,20 +81,24 @@ class _Pool(Layer):
         tiled = strides == pool and all(out[a] * pool[a] == Xp.shape[1 + a] for a in (0, 1))
 
         def backprop(dY):
-            if self.mode == "max":
-                wins = self._winners(better if better is not None  # None: forward was inference
-                                     else self._max(Xp, slices, True)[1])
             dY2 = dY if self.rank == 2 else dY[:, None]
             dXp = (xp.empty if tiled and self.mode == "max" else xp.zeros)(Xp.shape, X.dtype)
             if self.mode == "avg":
                 dY2 = dY2 / count
-            for k, sl in enumerate(slices):
-                if self.mode == "avg":
+                for sl in slices:
                     dXp[sl] += dY2
-                elif disjoint:
-                    xp.multiply(dY2, wins[k], out=dXp[sl])
-                else:
-                    dXp[sl] += dY2 * wins[k]
+            else:
+                wins_all = better if better is not None else self._max(Xp, slices, True)[1]
+
+                def part(b):
+                    wins = self._winners([w if w is None else w[b] for w in wins_all])
+                    for k, sl in enumerate(slices):
+                        if disjoint:
+                            xp.multiply(dY2[b], wins[k], out=dXp[b][sl])
+                        else:
+                            dXp[b][sl] += dY2[b] * wins[k]
+
+                split_batch(part, len(dXp), dXp.size)
             (t, _), (l, _) = pads
             dX = dXp[:, t:t + H, l:l + W]
             return dX if self.rank == 2 else dX[:, 0]
@@ -104,14 +109,24 @@ class _Pool(Layer):
     def _max(Xp, slices, training):
         """(Y, better): the max over the offsets' views and, when training, for each offset
         k >= 1 a bool array marking where it beats every earlier offset (None in inference)."""
-        Y = Xp[slices[0]].copy() if len(slices) == 1 else xp.maximum(Xp[slices[0]], Xp[slices[1]])
-        better = None
-        if training:
-            better = [None] + ([xp.greater(Xp[slices[1]], Xp[slices[0]])] if len(slices) > 1 else [])
-        for sl in slices[2:]:
+        views = [Xp[sl] for sl in slices]
+        Y = xp.empty(views[0].shape, Xp.dtype)
+        better = [None] + [xp.empty(Y.shape, bool) for _ in views[1:]] if training else None
+
+        def part(b):
+            y = Y[b]
+            if len(views) == 1:
+                xp.copyto(y, views[0][b])
+                return
             if training:
-                better.append(xp.greater(Xp[sl], Y))
-            xp.maximum(Y, Xp[sl], out=Y)
+                xp.greater(views[1][b], views[0][b], out=better[1][b])
+            xp.maximum(views[0][b], views[1][b], out=y)
+            for k in range(2, len(views)):
+                if training:
+                    xp.greater(views[k][b], y, out=better[k][b])
+                xp.maximum(y, views[k][b], out=y)
+
+        split_batch(part, len(Y), Xp.size)
         return Y, better
 
     @staticmethod

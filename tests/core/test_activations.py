@@ -80,6 +80,20 @@ def test_extreme_inputs_are_finite_without_warnings(name, dtype):
     assert np.isfinite(Y).all() and np.isfinite(dZ).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_relu_matches_relu(dtype):
+    Z = np.array([[-2.0, 0.0, 0.5, np.nan, 4.0, -0.0]], dtype)
+    dY = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]], dtype)
+    Y_ref, back_ref = activations.relu(Z.copy())
+    Zc = Z.copy()
+    Y, back = activations.relu_(Zc)
+    assert Y is Zc and Y.dtype == dtype  # rectified in place
+    np.testing.assert_array_equal(Y, Y_ref)
+    dZ = back(dY)
+    np.testing.assert_array_equal(dZ, back_ref(dY))
+    assert dZ.dtype == dtype and dY[0, 0] == 1.0
+
+
 def test_literal_values():
     Z = np.array([-2.0, 0.5, 4.0])
     get = lambda n: activations.get(n)(Z)[0]  # noqa: E731

@@ -176,6 +176,45 @@ def test_gradients(kind, input_shape, args):
     check_layer_gradients(layer, X)
 
 
+@pytest.mark.parametrize("input_shape,args", [
+    ((7, 8, 1), dict(filters=4, kernel_size=3, activation="relu")),  # C < 8: K-major, bias in the product
+    ((7, 8, 3), dict(filters=4, kernel_size=(2, 3), strides=2, padding="same", use_bias=False)),
+    ((6, 6, 9), dict(filters=5, kernel_size=3, activation="relu")),  # C >= 8
+    ((6, 6, 9), dict(filters=5, kernel_size=3, padding="same", dilation_rate=2, use_bias=False)),
+])
+def test_no_input_grad_returns_none_and_the_same_weight_gradients(input_shape, args):
+    # fed by the model's data (input_grad False), backprop skips dX entirely
+    layer = make("Conv2D", input_shape, **args)
+    X = np.random.default_rng(2).standard_normal((3, *input_shape)).astype(np.float32)
+    Y, backprop = layer.forward(X, True)
+    dY = np.random.default_rng(3).standard_normal(Y.shape).astype(np.float32)
+    assert backprop(dY).shape == X.shape
+    full = {k: g.copy() for k, g in layer.grads.items()}
+    layer.input_grad = False
+    Y2, backprop2 = layer.forward(X, True)
+    np.testing.assert_array_equal(Y, Y2)
+    assert backprop2(dY) is None
+    assert set(layer.grads) == set(full)
+    for k, g in full.items():
+        np.testing.assert_array_equal(layer.grads[k], g)
+
+
+def test_relu_is_applied_in_place_to_our_own_output_only():
+    layer = make("Conv2D", (5, 5, 2), filters=3, kernel_size=3, activation="relu")
+    X = np.random.default_rng(4).standard_normal((2, 5, 5, 2)).astype(np.float32)
+    X0 = X.copy()
+    Y, backprop = layer.forward(X, True)
+    assert Y.min() == 0 and Y.max() > 0
+    np.testing.assert_array_equal(X, X0)
+    dY = np.ones_like(Y)
+    dX = backprop(dY)
+    assert np.all(dY == 1) and dX.shape == X.shape  # dY is never modified
+    layer.fused_output = True  # a fused output layer returns its logits
+    Z, _ = layer.forward(X, True)
+    assert Z.min() < 0
+    np.testing.assert_array_equal(np.maximum(Z, 0), Y)
+
+
 # -- parity with Keras 3 (torch backend, autograd for the gradients) ----------------------
 
 @pytest.fixture(scope="module")

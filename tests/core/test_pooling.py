@@ -108,6 +108,29 @@ def test_max_pool_literal_and_odd_edge_is_dropped():
     np.testing.assert_array_equal(dX[0, :, :, 0], [[0, 2, 0], [0, 0, 0], [0, 0, 0]])
 
 
+@pytest.mark.parametrize("args,shape", [
+    ({}, (3, 11, 11, 4)),  # the seed CNN's second pool: odd edge, dX there must be zero
+    ({}, (3, 8, 6, 4)),  # windows tile the input exactly
+    (dict(pool_size=3, strides=1), (2, 6, 5, 3)),  # overlapping windows
+    (dict(pool_size=(1, 3), strides=(1, 2), padding="same"), (2, 4, 7, 3)),
+])
+def test_max_backprop_after_inference_forward_equals_training(args, shape):
+    # inference keeps nothing for backward; a backprop after it recomputes the winners
+    rng = np.random.default_rng(5)
+    X = np.maximum(rng.integers(-2, 3, shape), 0).astype(np.float32)  # many ties, all-zero windows
+    layer = make("MaxPooling2D", **args)
+    Y_train, back_train = layer.forward(X, True)
+    Y_infer, back_infer = layer.forward(X, False)
+    np.testing.assert_array_equal(Y_train, Y_infer)
+    dY = rng.standard_normal(Y_train.shape).astype(np.float32)
+    dX = back_train(dY)
+    np.testing.assert_array_equal(dX, back_infer(dY))
+    # every window routes its gradient to exactly one element, the first maximum
+    assert np.isclose(dX.sum(), dY.sum(), rtol=1e-5)
+    if args == {} and shape[1] % 2:
+        assert not dX[:, -1].any() and not dX[:, :, -1].any()
+
+
 def test_global_max_ties_share_gradient_like_keras():
     _, dX = run(make("GlobalMaxPooling2D"), np.ones((1, 2, 2, 1), np.float32))
     np.testing.assert_array_equal(dX.ravel(), [0.25] * 4)
