@@ -22,6 +22,7 @@ from . import build, load_spec
 from .runs import (CHECKPOINT, RunError, RunRecorder, load_checkpoint, load_weights, new_run_dir,
                    save_checkpoint, write_json, atomic_write)
 from .spec.diagnostics import Diagnostic, SpecError
+from .core.base import elements
 from .summary import readable_size
 
 FITTED = "data.json"
@@ -92,7 +93,7 @@ def training_memory(model, batch_size: int, data_bytes: int = 0) -> dict:
     gradients and scratch), and the dataset."""
     item = 8 if model.spec.dtype == "float64" else 4
     params = model.count_params() * item
-    acts = sum(math.prod(d or 1 for d in n.output_shape) for n in model.nodes) * batch_size * item
+    acts = sum(elements(n.output_shape) for n in model.nodes) * batch_size * item
     parts = {"parameters and optimizer state": 4 * params, "activations": 3 * acts, "data": data_bytes}
     return {"parts": parts, "total": sum(parts.values())}
 

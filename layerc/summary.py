@@ -1,9 +1,8 @@
 """What `layerc summary` reports, as plain data: Keras's summary plus MACs and memory."""
 from __future__ import annotations
 
-import math
-
 from .compiler import keras_shape
+from .core.base import elements
 
 _DTYPE_BYTES = {"float32": 4, "float64": 8, "int32": 4}
 
@@ -31,8 +30,8 @@ def summarize(model, batch_size: int | None = None) -> dict:
         rows.append(_row(node.name, node.layer.spec.type, node.output_shape, node.n_params,
                          node.macs, [] if graph.sequential else node.inputs))
     total, trainable = model.count_params(), model.count_trainable()
-    activations = sum(_elements(n.output_shape) for n in model.nodes) * batch_size * item
-    activations += sum(_elements(tuple(i.shape)) * _DTYPE_BYTES[i.dtype] for i in graph.inputs.values()) * batch_size
+    activations = sum(elements(n.output_shape) for n in model.nodes) * batch_size * item
+    activations += sum(elements(tuple(i.shape)) * _DTYPE_BYTES[i.dtype] for i in graph.inputs.values()) * batch_size
     return {
         "name": model.name,
         "sequential": graph.sequential,
@@ -54,7 +53,3 @@ def summarize(model, batch_size: int | None = None) -> dict:
 def _row(name, type_name, shape, params, macs, inputs):
     return {"name": name, "type": type_name, "output_shape": keras_shape(shape), "params": params,
             "macs": macs, "connected_to": [f"{s}[0][0]" for s in inputs]}
-
-
-def _elements(shape) -> int:
-    return math.prod(d or 1 for d in shape)

@@ -63,6 +63,24 @@ def regularizer_factors(reg) -> tuple | None:
     return (float(reg.l1), float(reg.l2))
 
 
+def kernel_and_bias(spec, kernel_shape) -> list[WeightSpec]:
+    """Keras's `kernel`, then `bias` (sized by the kernel's last axis) when use_bias."""
+    ws = [WeightSpec("kernel", tuple(kernel_shape), spec.kernel_initializer,
+                     regularizer=regularizer_factors(spec.kernel_regularizer))]
+    if spec.use_bias:
+        ws.append(WeightSpec("bias", (kernel_shape[-1],), spec.bias_initializer,
+                             regularizer=regularizer_factors(spec.bias_regularizer)))
+    return ws
+
+
+def elements(shape) -> int:
+    """Values per sample in `shape` (unknown dimensions count as 1)."""
+    n = 1
+    for d in shape:
+        n *= d or 1
+    return n
+
+
 class Layer:
     """Base class of all layers.
 

@@ -9,7 +9,7 @@ offset, each a small product added into a strided slice of the input's gradient.
 from __future__ import annotations
 
 from . import activations, xp
-from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+from .base import Layer, ShapeError, kernel_and_bias
 from .parallel import split_batch
 from ..spec.layers import pair, single
 
@@ -204,12 +204,7 @@ class _Conv(Layer):
         k, _, _ = self._geometry()
         s = self.spec
         kshape = (*k, input_shape[-1], s.filters) if self.rank == 2 else (k[1], input_shape[-1], s.filters)
-        ws = [WeightSpec("kernel", kshape, s.kernel_initializer,
-                         regularizer=regularizer_factors(s.kernel_regularizer))]
-        if s.use_bias:
-            ws.append(WeightSpec("bias", (s.filters,), s.bias_initializer,
-                                 regularizer=regularizer_factors(s.bias_regularizer)))
-        return ws
+        return kernel_and_bias(s, kshape)
 
     def macs(self, input_shape):
         k, _, _ = self._geometry()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import activations, xp
-from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+from .base import Layer, ShapeError, elements, kernel_and_bias
 
 
 class Dense(Layer):
@@ -20,19 +20,10 @@ class Dense(Layer):
         return (*input_shape[:-1], self.spec.units)
 
     def weight_specs(self, input_shape):
-        n_in, s = input_shape[-1], self.spec
-        ws = [WeightSpec("kernel", (n_in, s.units), s.kernel_initializer,
-                         regularizer=regularizer_factors(s.kernel_regularizer))]
-        if s.use_bias:
-            ws.append(WeightSpec("bias", (s.units,), s.bias_initializer,
-                                 regularizer=regularizer_factors(s.bias_regularizer)))
-        return ws
+        return kernel_and_bias(self.spec, (input_shape[-1], self.spec.units))
 
     def macs(self, input_shape):
-        rows = 1
-        for d in input_shape[:-1]:
-            rows *= d or 1
-        return rows * input_shape[-1] * self.spec.units
+        return elements(input_shape) * self.spec.units
 
     def forward(self, X, training, mask=None):
         W = self.weights["kernel"]

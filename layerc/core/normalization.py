@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import xp
-from .base import Layer, ShapeError, WeightSpec
+from .base import Layer, ShapeError, WeightSpec, elements
 
 _MASK_EPSILON = 1e-7  # Keras's backend.epsilon(), added to the masked count
 
@@ -56,10 +56,7 @@ class BatchNormalization(Layer):
         return ws
 
     def macs(self, input_shape):
-        n = 1
-        for d in input_shape:
-            n *= d or 1
-        return 2 * n
+        return 2 * elements(input_shape)
 
     def forward(self, X, training, mask=None):
         s, W = self.spec, self.weights
@@ -165,10 +162,7 @@ class LayerNormalization(Layer):
         return ws
 
     def macs(self, input_shape):
-        n = 1
-        for d in input_shape:
-            n *= d or 1
-        return 2 * n
+        return 2 * elements(input_shape)
 
     def forward(self, X, training, mask=None):
         s, W = self.spec, self.weights
