@@ -87,9 +87,15 @@ def _csv(raw, fitted):
     cfg = fitted["csv"]
     rows = parse_rows([raw] if isinstance(raw, str) else raw, cfg["delimiter"])
     names = cfg["columns"]
-    if rows and names and [c.strip() for c in rows[0]] == names:
-        rows = rows[1:]
     feats = cfg["features"]
+    header = [c.strip() for c in rows[0]] if rows else []
+    if names and header and all(h in names for h in header):
+        # a header row: take the feature columns by name, whatever their order
+        missing_cols = [names[c] for c in feats if names[c] not in header]
+        if missing_cols:
+            raise DataError(f"input header lacks the feature column(s) {', '.join(missing_cols)}")
+        order = [header.index(names[c]) for c in feats]
+        rows = [[row[j] for j in order] if len(row) == len(header) else row for row in rows[1:]]
     picked = []
     for i, row in enumerate(rows, 1):
         if len(row) == cfg["width"]:
