@@ -45,3 +45,53 @@ def split_batch(fn, n, size):
     finally:
         for f in futures:
             f.result()
+
+
+# -- OpenBLAS on one thread for small products in a loop -----------------------------------
+# (recurrent layers' time steps: waking a second BLAS thread for a (batch, units) product
+# costs more than it saves, and on a loaded machine a descheduled worker stalls each step)
+_BLAS = None  # (get_num_threads, set_num_threads) of numpy's OpenBLAS, or () if unknown
+
+
+def _openblas():
+    """The thread-count functions of the OpenBLAS numpy was loaded with, found once."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ()
+        if os.environ.get("LAYERC_RNN_ONE_THREAD", "1") == "0":
+            return _BLAS
+        try:
+            import ctypes
+
+            with open("/proc/self/maps") as f:
+                paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
+            names = [("openblas_get_num_threads", "openblas_set_num_threads"),
+                     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                     ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_")]
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for get, set_ in names:
+                    if hasattr(lib, get) and hasattr(lib, set_):
+                        _BLAS = (getattr(lib, get), getattr(lib, set_))
+                        return _BLAS
+        except (OSError, AttributeError):  # no /proc (not Linux), or not OpenBLAS
+            _BLAS = ()
+    return _BLAS
+
+
+class one_blas_thread:
+    """`with one_blas_thread():` runs its block with OpenBLAS on one thread, then restores
+    the previous count (a no-op when numpy's BLAS is not a recognised OpenBLAS)."""
+
+    def __enter__(self):
+        blas = _openblas()
+        self.before = blas[0]() if blas else 1
+        if self.before > 1:
+            blas[1](1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before > 1:
+            _openblas()[1](self.before)
+        return False

@@ -21,11 +21,10 @@ product itself, as a descheduled worker stalls every step.
 """
 from __future__ import annotations
 
-import os
-
 from . import activations, initializers
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+from .parallel import one_blas_thread
 
 
 def _check_input(kind, input_shape):
@@ -39,56 +38,9 @@ def _check_input(kind, input_shape):
         raise ShapeError(f"{kind} needs a known feature dimension, got shape {tuple(input_shape)}")
 
 
-_BLAS = None  # (get_num_threads, set_num_threads) of numpy's OpenBLAS, or () if unknown
-
-
-def _openblas():
-    """The thread-count functions of the OpenBLAS numpy was loaded with, found once."""
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ()
-        if os.environ.get("LAYERC_RNN_ONE_THREAD", "1") == "0":
-            return _BLAS
-        try:
-            import ctypes
-
-            with open("/proc/self/maps") as f:
-                paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
-            names = [("openblas_get_num_threads", "openblas_set_num_threads"),
-                     ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-                     ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-                     ("openblas_get_num_threads64_", "openblas_set_num_threads64_")]
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for get, set_ in names:
-                    if hasattr(lib, get) and hasattr(lib, set_):
-                        _BLAS = (getattr(lib, get), getattr(lib, set_))
-                        return _BLAS
-        except (OSError, AttributeError):  # no /proc (not Linux), or not OpenBLAS
-            _BLAS = ()
-    return _BLAS
-
-
-class _OneBlasThread:
-    """`with _OneBlasThread():` runs its block with OpenBLAS on one thread, then restores
-    the previous count (a no-op when numpy's BLAS is not a recognised OpenBLAS)."""
-
-    def __enter__(self):
-        blas = _openblas()
-        self.before = blas[0]() if blas else 1
-        if self.before > 1:
-            blas[1](1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.before > 1:
-            _openblas()[1](self.before)
-        return False
-
-
 def _steps(T, backwards=False):
     """The time steps of a scan, in order, with OpenBLAS on one thread while they run."""
-    with _OneBlasThread():
+    with one_blas_thread():
         yield from (range(T - 1, -1, -1) if backwards else range(T))
 
 
@@ -323,7 +275,7 @@ class _RNN(Layer):
             A += b_in
         A = A.reshape(T, N, G * u)
         Hseq = xp.empty((T, N, u), X.dtype) if s.return_sequences else None
-        with _OneBlasThread():
+        with one_blas_thread():
             h = self._infer(A, xp.ascontiguousarray(U), b_rec, Mb, Hseq)
         return self._output(Hseq, Mb) if s.return_sequences else h
 

@@ -413,9 +413,9 @@ def test_no_input_gradient_when_fed_by_data(type_):
 
 
 def test_blas_thread_count_is_restored():
-    from layerc.core import recurrent
+    from layerc.core import parallel
 
-    blas = recurrent._openblas()
+    blas = parallel._openblas()
     if not blas:
         pytest.skip("numpy's BLAS is not a recognised OpenBLAS")
     before = blas[0]()
