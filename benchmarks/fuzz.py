@@ -64,10 +64,10 @@ def kills(n: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rng = np.random.default_rng(0)
-        x = rng.standard_normal((400, 12)).astype(np.float32)
+        x = rng.standard_normal((4000, 12)).astype(np.float32)  # epochs long enough to kill mid-way
         np.savez(tmp / "data.npz", x=x, y=(x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5))
         spec = tmp / "tiny.yaml"
-        spec.write_text(SPEC.format(epochs=60 * n + 200, lr=0.01))
+        spec.write_text(SPEC.format(epochs=15 * n + 60, lr=0.01))
         whole = jobs.train(spec, run_dir=tmp / "whole").run_dir
         seen = kill_cycle(spec, tmp / "run", kills=n, seed=seed)
         same = same_weights(whole, tmp / "run")

@@ -3,6 +3,7 @@ types, huge numbers, deep nesting, unicode, empty files, binary garbage, large f
 and alias bombs. Used by tests/spec/test_fuzz_cli.py and benchmarks/fuzz.py."""
 from __future__ import annotations
 
+import copy
 import random
 
 import yaml
@@ -11,14 +12,17 @@ WEIRD_VALUES = [None, True, -1, 0, 10**30, -(10**30), 1e308, float("nan"), "", "
                 [], {}, [1, 2, 3], {"type": "Dense"}, "../../etc/passwd", "!!python/object:os.system", 3.5]
 
 
-def walk_paths(node, path=()):
+def walk_paths(node, path=(), depth=40):
+    """Every path into the document, down to `depth` levels (mutations nest values deeply)."""
     yield path
+    if depth == 0:
+        return
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from walk_paths(v, path + (k,))
+            yield from walk_paths(v, path + (k,), depth - 1)
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from walk_paths(v, path + (i,))
+            yield from walk_paths(v, path + (i,), depth - 1)
 
 
 def _structural(doc, rng: random.Random):
@@ -35,10 +39,10 @@ def _structural(doc, rng: random.Random):
     elif op == "delete":
         del parent[path[-1]]
     elif op == "duplicate" and isinstance(parent, list):
-        parent.append(parent[path[-1]])
+        parent.append(copy.deepcopy(parent[path[-1]]))
     elif op == "nest":
         value = parent[path[-1]]
-        for _ in range(rng.randint(1, 60)):
+        for _ in range(rng.randint(1, 30)):
             value = [value] if rng.random() < 0.5 else {"a": value}
         parent[path[-1]] = value
     return doc
