@@ -267,11 +267,20 @@ def evaluate(spec_path, weights, overrides=()) -> dict:
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
     data = load_dataset(spec, model)
+    if fitted is not None and _canonical(data.fitted) != _canonical(fitted):
+        raise RunError(f"the data's preprocessing fitted now differs from the run's {FITTED} "
+                       "(vocabulary or statistics): evaluate with the run's own spec.yaml")
     split, part = ("test", data.test) if data.test is not None else ("validation", data.validation)
     if part is None:
         raise RunError("the data has no test or validation split to evaluate on")
     metrics = Trainer(model, spec.train).evaluate(*part)
     return {"split": split, "samples": int(len(part[1])), **metrics}
+
+
+def _canonical(fitted) -> str:
+    from .runs import _jsonable
+
+    return json.dumps(json.loads(json.dumps(fitted, default=_jsonable)), sort_keys=True)
 
 
 def predict(spec_path, weights, input_path, output_path=None, overrides=(), batch_size=None):

@@ -144,3 +144,13 @@ def test_unreadable_spec_is_one_line(tmp_path, monkeypatch):
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(FileNotFoundError):
         main(["--debug", "train", str(tmp_path / "nope.yaml")])
+
+
+def test_evaluate_refuses_data_fitted_differently_from_the_run(trained, tmp_path):
+    spec, run = trained
+    import json
+
+    fitted = json.loads((run / "data.json").read_text())
+    fitted["poisoned"] = True
+    (run / "data.json").write_text(json.dumps(fitted))
+    one_line_error(*cli("evaluate", str(spec), "--weights", str(run / "weights.npz")), "data.json")
