@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-import layerc
 from layerc import jobs
 
 ROOT = Path(__file__).resolve().parents[1]

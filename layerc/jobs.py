@@ -208,7 +208,7 @@ def _estimate_data_bytes(spec, model) -> int:
 
 
 def _resolved_yaml(spec) -> str:
-    header = f"# resolved spec written by layerc (overrides applied)\n"
+    header = "# resolved spec written by layerc (overrides applied)\n"
     return header + yaml.safe_dump(spec._raw, sort_keys=False, allow_unicode=True)
 
 

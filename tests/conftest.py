@@ -1,5 +1,18 @@
+import os
+
 import numpy as np
 import pytest
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on the torch backend as a reference, or a clean skip where it is absent."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("Keras parity needs KERAS_BACKEND=torch")
+    return keras
 
 SPEC = """\
 name: tiny

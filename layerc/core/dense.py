@@ -1,7 +1,7 @@
 """Dense: Y = activation(X @ W + b), applied to the last axis."""
 from __future__ import annotations
 
-from . import activations, xp
+from . import activations
 from .base import Layer, ShapeError, elements, kernel_and_bias
 
 

@@ -152,7 +152,7 @@ def load_yaml(text: str, file: str = "<spec>"):
     except yaml.YAMLError as e:
         return _raise(Diagnostic(f"YAML error: {e}", file, 1, 1))
     except RecursionError:
-        return _raise(Diagnostic(f"the YAML nests too deeply", file, 1, 1))
+        return _raise(Diagnostic("the YAML nests too deeply", file, 1, 1))
     if node is None:
         return _raise(Diagnostic("the file is empty; a spec needs at least `input:` and `layers:`", file, 1, 1))
     try:

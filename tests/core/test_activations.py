@@ -2,7 +2,6 @@
 dtype, stability; and the Activation layer."""
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -23,13 +22,6 @@ def inputs(shape=(4, 7), seed=0, dtype=np.float64):
         near = np.abs(X - kink) < 0.05
         X[near] += 0.1
     return X.astype(dtype)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def test_every_spec_activation_is_implemented():

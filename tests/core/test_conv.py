@@ -1,7 +1,6 @@
 """Conv1D and Conv2D: shapes, Keras parameter counts, literal values, gradients, Keras parity."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -216,15 +215,6 @@ def test_relu_is_applied_in_place_to_our_own_output_only():
 
 
 # -- parity with Keras 3 (torch backend, autograd for the gradients) ----------------------
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras parity needs KERAS_BACKEND=torch")
-    return keras
 
 
 PARITY_CASES = [

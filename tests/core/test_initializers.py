@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -16,13 +15,6 @@ TRUNC_STD = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
 
 def draw(name, shape, seed=0, dtype=np.float32):
     return initializers.get(name)(shape, np.random.default_rng(seed), np.dtype(dtype))
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def test_every_spec_initializer_is_implemented():

@@ -1,7 +1,6 @@
 """Add and Concatenate: list inputs, gradients, shape errors, Keras mask semantics."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -16,13 +15,6 @@ def build(spec, shapes, dtype="float64"):
     layer = make_layer(spec, "m", 0, dtype)
     layer.build(shapes)
     return layer
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def rand(*shapes, seed=0):

@@ -1,7 +1,6 @@
 """BatchNormalization and LayerNormalization: gradients, shapes, literals, Keras parity."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -25,13 +24,6 @@ def randomise(layer, seed=1):
         lo = 0.5 if k in ("gamma", "moving_variance") else -1.0
         W[...] = rng.uniform(lo, 1.5, W.shape)
     return layer
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def keras_run(klayer, X, dY, training, mask=None):

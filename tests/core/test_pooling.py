@@ -2,7 +2,6 @@
 gradients, Keras parity."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -183,15 +182,6 @@ def test_gradients_global_average_1d_masked():
 
 
 # -- parity with Keras 3 (torch backend, autograd for the gradients) ----------------------
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("Keras parity needs KERAS_BACKEND=torch")
-    return keras
 
 
 PARITY_CASES = [

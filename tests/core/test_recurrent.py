@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -436,12 +435,6 @@ def test_outputs_are_not_overwritten_by_later_passes():
 
 
 # -- 4. parity with Keras 3 -----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _keras_run(klayer, X, mask, dY):

@@ -1,4 +1,3 @@
-import os
 
 import numpy as np
 import pytest
@@ -138,13 +137,6 @@ def test_bad_shapes_are_reported():
 
 
 # -- parity with Keras 3 (torch backend) --------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _keras_loss(keras, loss):

@@ -1,4 +1,3 @@
-import os
 
 import numpy as np
 import pytest
@@ -91,13 +90,6 @@ def test_auc_is_close_to_exact_roc_auc():
     pos, neg = p[t == 1], p[t == 0]
     exact = ((pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean())
     assert m.result() == pytest.approx(exact, abs=5e-3)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 # (our name, our args, loss, data kind, keras metric factory)

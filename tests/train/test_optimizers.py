@@ -1,4 +1,3 @@
-import os
 
 import numpy as np
 import pytest
@@ -139,12 +138,6 @@ def test_make_optimizer_from_spec():
 
 
 # -- N-step parity with keras.optimizers (torch backend) -----------------------------------
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _sched(keras, kind):

@@ -1,5 +1,4 @@
 import math
-import os
 
 import pytest
 
@@ -40,13 +39,6 @@ def test_literal_values():
     assert [warm(s) for s in (0, 2, 4)] == pytest.approx([0.0, 0.1, 0.2])
     assert warm(7) == pytest.approx(0.1) and warm(10) == pytest.approx(0.0, abs=1e-12)
     assert make_schedule(SPECS[4])(8) == pytest.approx(0.02)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("torch")
-    return pytest.importorskip("keras")
 
 
 def _keras_schedule(keras, spec):
