@@ -12,7 +12,8 @@ from a fixed seed; torch tensors are made from them outside the timed region) an
 every model, the same initial weights (layerc's, copied into torch), so both do the same
 maths: the harness checks that their outputs agree before timing. Each repeat times a
 full pass over the samples for each framework back to back after one warm-up pass, so
-machine load hits both alike; figures are medians over repeats.
+machine load hits both alike, with 0.3 s idle before each pass so one framework's
+spinning worker threads never run into the other's timing; figures are medians over repeats.
 
 Peak memory (the child's resident high-water mark, VmHWM) is measured in a fresh child
 process per (framework, model), the child being this script run with the hidden
@@ -224,7 +225,14 @@ def torch_infer_pass(torch, model, tm, x, bs):
 
 
 # -- throughput ----------------------------------------------------------------------------
+# Idle time before each timed pass: a BLAS or OpenMP worker of the pass before keeps
+# spinning for a while after its last product (OpenBLAS ~0.1 s) and would take a core
+# from this one (measured: it halves either framework's speed when they alternate).
+SETTLE_SECONDS = 0.3
+
+
 def timed(fn) -> float:
+    time.sleep(SETTLE_SECONDS)
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -415,6 +423,7 @@ def mnist_epoch(torch, limit: int | None = None) -> dict:
                          "val_accuracy": out.history[0].get("val_accuracy")}
     if torch is not None:
         log("[mnist epoch] torch")
+        time.sleep(SETTLE_SECONDS)
         x, y, _, _ = mnist_numpy()
         x, y = x[:limit], y[:limit]
         cut = int(len(y) * 0.9)

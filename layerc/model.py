@@ -1,9 +1,15 @@
 """The runtime model: a compiled graph that runs forward and backward."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from .compiler import Graph, keras_shape
+from .core.parallel import one_blas_thread
+
+
+def _identity(dY):
+    return dY
 
 
 class InputError(ValueError):
@@ -27,6 +33,29 @@ class Model:
         self.built = False
         self._by_name = {n.name: n for n in self.nodes}
         self._fed_by_inputs = [n.layer for n in self.nodes if all(s in graph.inputs for s in n.inputs)]
+        self._folded = self._fold_pooling()
+        self._one_blas = any(n.layer.splits_work for n in self.nodes)
+
+    def _blas_threads(self):
+        """A one-thread OpenBLAS while the layers run, if some split their work over the
+        cores themselves (see core.parallel); else BLAS threads as it likes."""
+        return one_blas_thread() if self._one_blas else nullcontext()
+
+    def _fold_pooling(self) -> set:
+        """Names of max-pooling nodes whose convolution computes them (see Conv2D.fuse_pool):
+        the pool must be the convolution's only consumer and the convolution no output."""
+        uses = {}
+        for node in self.nodes:
+            for src in node.inputs:
+                uses[src] = uses.get(src, 0) + 1
+        folded = set()
+        for node in self.nodes:
+            src = self._by_name.get(node.inputs[0]) if len(node.inputs) == 1 else None
+            if (src is not None and uses[src.name] == 1 and src.name not in self.output_names
+                    and hasattr(node.layer, "fusable_window") and hasattr(src.layer, "fuse_pool")
+                    and src.layer.fuse_pool(node.layer)):
+                folded.add(node.name)
+        return folded
 
     # -- what the model is --------------------------------------------------------
     @property
@@ -144,31 +173,37 @@ class Model:
         for layer in self.output_layers():
             layer.fused_output = logits
         tape = []
-        for node in self.nodes:
-            layer = node.layer
-            if layer.multi_input:
-                X = [values[s] for s in node.inputs]
-                mask = [masks[s] for s in node.inputs]
-            else:
-                X, mask = values[node.inputs[0]], masks[node.inputs[0]]
-            Y, backprop = layer.forward(X, training, mask)
-            values[node.name] = Y
-            masks[node.name] = layer.compute_mask(X, mask)
-            tape.append(backprop)
+        with self._blas_threads():
+            for node in self.nodes:
+                layer = node.layer
+                if node.name in self._folded:  # its convolution already pooled
+                    values[node.name], masks[node.name] = values[node.inputs[0]], None
+                    tape.append(_identity)
+                    continue
+                if layer.multi_input:
+                    X = [values[s] for s in node.inputs]
+                    mask = [masks[s] for s in node.inputs]
+                else:
+                    X, mask = values[node.inputs[0]], masks[node.inputs[0]]
+                Y, backprop = layer.forward(X, training, mask)
+                values[node.name] = Y
+                masks[node.name] = layer.compute_mask(X, mask)
+                tape.append(backprop)
         outs = [values[n] for n in self.output_names]
 
         def backprop(dY):
             grads = dict(zip(self.output_names, dY if len(outs) > 1 else [dY]))
-            for node, bp in zip(reversed(self.nodes), reversed(tape)):
-                g = grads.pop(node.name, None)
-                if g is None:
-                    continue
-                dX = bp(g)
-                srcs = node.inputs
-                for src, d in zip(srcs, dX if node.layer.multi_input else [dX]):
-                    if d is None:
+            with self._blas_threads():
+                for node, bp in zip(reversed(self.nodes), reversed(tape)):
+                    g = grads.pop(node.name, None)
+                    if g is None:
                         continue
-                    grads[src] = grads[src] + d if src in grads else d
+                    dX = bp(g)
+                    srcs = node.inputs
+                    for src, d in zip(srcs, dX if node.layer.multi_input else [dX]):
+                        if d is None:
+                            continue
+                        grads[src] = grads[src] + d if src in grads else d
             dxs = [grads.get(n) for n in self.input_names]
             return dxs if len(dxs) > 1 else dxs[0]
 

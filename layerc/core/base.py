@@ -92,6 +92,7 @@ class Layer:
     """
 
     multi_input = False  # True: forward takes a list of arrays and backprop returns a list
+    splits_work = False  # True: splits its products over the batch on threads (see core.parallel)
 
     def __init__(self, spec, name: str, seed: int, dtype: str = "float32"):
         self.spec = spec

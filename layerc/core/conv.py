@@ -8,9 +8,9 @@ offset, each a small product added into a strided slice of the input's gradient.
 """
 from __future__ import annotations
 
-from . import activations, xp
+from . import xp
 from .base import Layer, ShapeError, kernel_and_bias
-from .parallel import split_batch
+from .parallel import one_blas_thread, split_batch
 from ..spec.layers import pair, single
 
 
@@ -62,14 +62,26 @@ def offset_slice(i, j, out, strides, dilation):
             slice(c0, c0 + strides[1] * (out[1] - 1) + 1, strides[1]))
 
 
-_BLOCK_ROWS = 2048  # rows of im2col columns copied and multiplied at a time (C >= 8)
+_BLOCK_ROWS = 2048  # rows of im2col columns copied and multiplied at a time
 
 
-def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True):
-    """Cross-correlation of X (N, H, W, C) with W (kh, kw, C, F), plus bias (F,) if given;
-    returns (Z, backprop).
+def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True, relu=False,
+           pool=None):
+    """Cross-correlation of X (N, H, W, C) with W (kh, kw, C, F), plus bias (F,) if given,
+    then ReLU if `relu`, then max pooling over non-overlapping `pool` (ph, pw) windows
+    (valid padding) if given; returns (Y, backprop).
 
-    backprop(dZ) -> (dX, dW, db); dX is None when input_grad is False (the input is the
+    im2col and one product, with the columns' rows in pooling order: for each image, one
+    block of output pixels per pool-window offset (all windows' top-left pixels, then all
+    their next ones, ...). The pooled maximum is then an elementwise maximum of whole
+    blocks, the gradient goes back to the winners block by block, and output pixels no
+    window covers are never computed. Max pooling commutes with the bias and ReLU, so only
+    the pooled maxima are rectified. Without pooling there is one block, in plain order.
+
+    Each core takes a share of the batch and runs all of it with a one-thread BLAS (two
+    one-thread products run ~1.3x faster than one two-thread product here).
+
+    backprop(dY) -> (dX, dW, db); dX is None when input_grad is False (the input is the
     model's data), db is None without a bias. keep=False (inference) keeps nothing for
     backward; backprop then recomputes what it needs.
     """
@@ -77,78 +89,135 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True)
     kh, kw, _, F = W.shape
     K = kh * kw * C
     Xp = pad_spatial(X, pads)
-    Hp, Wp = Xp.shape[1:3]
-    out = ((Hp - dilation[0] * (kh - 1) - 1) // strides[0] + 1,
-           (Wp - dilation[1] * (kw - 1) - 1) // strides[1] + 1)
-    M = N * out[0] * out[1]
-    view = windows(Xp, (kh, kw), out, strides, dilation)
-    Wm = W.reshape(K, F)
-    if C < 8:
-        # Few channels (a first layer): the columns are built K-major, (K, M), offset by
-        # offset over whole image rows instead of C-long runs (~7x faster for C=1); BLAS
-        # takes the transpose as is. The bias rides in the product as a row of ones, so
-        # the big output is written once, and its gradient comes out of dW's product.
-        rows = K + (bias is not None)
-        colsT = xp.empty((rows, M), X.dtype)
-        dst, src = colsT[:K].reshape(kh, kw, C, N, *out), view.transpose(3, 4, 5, 0, 1, 2)
-        split_batch(lambda b: xp.copyto(dst[:, :, :, b], src[:, :, :, b]), N, M * K)
-        if bias is not None:
-            colsT[K] = 1
-            Wm = xp.concatenate([Wm, bias[None]])
-        cols = colsT.T
-        Z = cols @ Wm
-    else:
-        # The windows are copied and multiplied a block of images at a time, so each
-        # block's columns are still in cache for the product (~20% faster than one big
-        # copy, then one big product). Training keeps all the columns for dW; inference
-        # reuses one block-sized buffer.
-        per_image = out[0] * out[1]
-        block = max(1, _BLOCK_ROWS // per_image)
-        cols = xp.empty((M if keep else min(N, block) * per_image, K), X.dtype)
-        Z = xp.empty((M, F), X.dtype)
-        for n0 in range(0, N, block):
-            n1 = min(N, n0 + block)
-            c = cols[n0 * per_image:n1 * per_image] if keep else cols[:(n1 - n0) * per_image]
-            xp.copyto(c.reshape(n1 - n0, *out, kh, kw, C), view[n0:n1])
-            xp.matmul(c, Wm, out=Z[n0 * per_image:n1 * per_image])
-        if bias is not None:
-            Z += bias
-    Z = Z.reshape(N, out[0], out[1], F)
+    out = ((Xp.shape[1] - dilation[0] * (kh - 1) - 1) // strides[0] + 1,
+           (Xp.shape[2] - dilation[1] * (kw - 1) - 1) // strides[1] + 1)
+    ph, pw = pool or (1, 1)
+    yout = (out[0] // ph, out[1] // pw)  # output pixels per image and pool offset
+    step = (strides[0] * ph, strides[1] * pw)  # input pixels between them
+    starts = [(di * strides[0], dj * strides[1]) for di in range(ph) for dj in range(pw)]
+    views = [windows(Xp[:, r:, c:], (kh, kw), yout, step, dilation) for r, c in starts]
+    n_off = len(starts)
+    per_image = n_off * yout[0] * yout[1]
+    M = N * per_image
+    # The bias rides in the products as a column of ones: the output is written once and
+    # the bias gradient is the last row of dW's product.
+    Wx = W.reshape(K, F) if bias is None else xp.concatenate([W.reshape(K, F), bias[None]])
+    Kx = len(Wx)
+    # Few channels (a first layer): columns are built K-major, offset by offset over whole
+    # image rows instead of C-long runs (~7x faster for C=1); BLAS takes the transpose.
+    kmajor = C < 8
+    block = max(1, _BLOCK_ROWS // per_image)  # images whose columns are built at a time
+    Y = xp.empty((N, *yout, F), X.dtype)
+    Z = Y.reshape(M, F) if pool is None else xp.empty((M, F), X.dtype)
+    winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
+    # Training keeps every image's columns for dW; inference reuses a block per thread.
+    kept = xp.empty((Kx, M) if kmajor else (M, Kx), X.dtype) if keep else None
 
-    def backprop(dZ):
-        if not keep and C >= 8:  # forward ran in inference mode
-            return conv2d(X, W, strides, dilation, pads, bias, input_grad)[1](dZ)
-        dZm = dZ.reshape(M, F)
-        if C < 8:
-            dWb = colsT @ dZm  # (K [+1], F): the kernel's rows, then the bias's
-            dW, db = dWb[:K].reshape(W.shape), (dWb[K] if bias is not None else None)
-        else:
-            dW = (dZm.T @ cols).T.reshape(W.shape)  # this operand order is ~15% faster in OpenBLAS
-            db = xp.ones(M, dZ.dtype) @ dZm if bias is not None else None  # BLAS, ~5x sum(axis=0)
+    def columns(n0, n1, cols):
+        """The (rows, Kx) im2col matrix of images n0:n1 (written into cols, or into the
+        kept columns at those images' rows)."""
+        r0, r1 = (n0 * per_image, n1 * per_image) if keep else (0, (n1 - n0) * per_image)
+        cols = kept if keep else cols
+        if kmajor:
+            dst = cols[:K, r0:r1].reshape(kh, kw, C, n1 - n0, n_off, *yout)
+            for k, view in enumerate(views):
+                xp.copyto(dst[:, :, :, :, k], view[n0:n1].transpose(3, 4, 5, 0, 1, 2))
+            if bias is not None:
+                cols[K, r0:r1] = 1
+            return cols[:, r0:r1].T
+        dst = cols[r0:r1, :K].reshape(n1 - n0, n_off, *yout, kh, kw, C)
+        for k, view in enumerate(views):
+            xp.copyto(dst[:, k], view[n0:n1])
+        if bias is not None:
+            cols[r0:r1, K] = 1
+        return cols[r0:r1]
+
+    def forward(part):
+        cols = None if keep else xp.empty(
+            (Kx, block * per_image) if kmajor else (block * per_image, Kx), X.dtype)
+        for n0 in range(part.start, part.stop, block):
+            n1 = min(part.stop, n0 + block)
+            xp.matmul(columns(n0, n1, cols), Wx, out=Z[n0 * per_image:n1 * per_image])
+        y = Y[part]
+        if pool is not None:
+            blocks = Z[part.start * per_image:part.stop * per_image].reshape(-1, n_off, *yout, F)
+            xp.copyto(y, blocks[:, 0])
+            if winner is not None:
+                w = winner[part]
+                w.fill(0)
+                beats = xp.empty(y.shape, bool)
+            for k in range(1, n_off):
+                if winner is not None:
+                    # k grows, so a new winner is the max of the old one and k; ties
+                    # keep the first maximum, as Keras's backends do
+                    xp.greater(blocks[:, k], y, out=beats)
+                    xp.maximum(w, beats.view(xp.int8) * xp.int8(k), out=w)
+                xp.maximum(y, blocks[:, k], out=y)
+        if relu:
+            xp.maximum(y, 0, out=y)
+
+    with one_blas_thread():
+        split_batch(forward, N, M * Kx)
+
+    def backprop(dY):
+        if not keep:  # forward ran in inference mode
+            return conv2d(X, W, strides, dilation, pads, bias, input_grad, True, relu, pool)[1](dY)
+        dXp = xp.zeros(Xp.shape, X.dtype) if input_grad else None
+        dZ = xp.empty((M, F), X.dtype) if pool is not None else None
+        dWx = {}
+
+        def backward(part):
+            rows = slice(part.start * per_image, part.stop * per_image)
+            g = dY[part]
+            if relu:
+                g = g * (Y[part] > 0)
+            if pool is not None:
+                dz = dZ[rows]
+                blocks = dz.reshape(-1, n_off, *yout, F)
+                w = winner[part]
+                for k in range(n_off):
+                    xp.multiply(g, w == k, out=blocks[:, k])
+            else:
+                dz = g.reshape(-1, F)
+            # (the faster operand order for each layout in OpenBLAS, by 10-30%)
+            dWx[part.start] = kept[:, rows] @ dz if kmajor else (dz.T @ kept[rows]).T
+            if not input_grad:
+                return
+            # One product per kernel offset into a reused buffer, then one add per pool
+            # offset into a strided slice of dXp: ~1.5x faster than one big product
+            # and a scatter from its interleaved (kh, kw, C) columns.
+            dcol = xp.empty((len(dz), C), X.dtype)
+            dcol_blocks = dcol.reshape(-1, n_off, *yout, C)
+            target = dXp[part]
+            for i in range(kh):
+                for j in range(kw):
+                    xp.matmul(dz, W[i, j].T, out=dcol)
+                    for k, (r, c) in enumerate(starts):
+                        r0, c0 = r + i * dilation[0], c + j * dilation[1]
+                        target[:, r0:r0 + step[0] * (yout[0] - 1) + 1:step[0],
+                               c0:c0 + step[1] * (yout[1] - 1) + 1:step[1]] += dcol_blocks[:, k]
+
+        with one_blas_thread():
+            split_batch(backward, N, M * Kx)
+        dW = None
+        for k in sorted(dWx):  # a fixed order: the same sum every run
+            dW = dWx[k] if dW is None else dW + dWx[k]
+        db = dW[K].copy() if bias is not None else None
+        dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
         if not input_grad:
             return None, dW, db
-        # One product per kernel offset into a reused buffer: it stays in cache and
-        # its rows are contiguous, so the scatter-add runs over long rows. One big
-        # product followed by a scatter from its interleaved (kh, kw, C) rows was
-        # ~1.5x slower for the benchmark CNN.
-        dXp = xp.zeros(Xp.shape, X.dtype)
-        dcol = xp.empty((M, C), X.dtype)
-        dcol4 = dcol.reshape(N, *out, C)
-        for i in range(kh):
-            for j in range(kw):
-                xp.matmul(dZm, W[i, j].T, out=dcol)
-                target = dXp[offset_slice(i, j, out, strides, dilation)]
-                split_batch(lambda b: xp.add(target[b], dcol4[b], out=target[b]), N, M * C)
         (t, _), (l, _) = pads
         return dXp[:, t:t + H, l:l + Wd], dW, db
 
-    return Z, backprop
+    return Y, backprop
 
 
 class _Conv(Layer):
     """Shared Conv1D/Conv2D logic; subclasses map their shapes to 2-D ones."""
 
     rank = 2
+    pool = None  # (ph, pw) when a following max pooling is fused in (see fuse_pool)
+    splits_work = True
 
     def _geometry(self):
         s = self.spec
@@ -216,6 +285,16 @@ class _Conv(Layer):
     def compute_mask(self, X, mask):
         return None
 
+    def fuse_pool(self, pool_layer) -> bool:
+        """Take over the max pooling that alone consumes this layer's output (the model
+        then skips that layer), when the maths allows: ReLU or no activation, windows that
+        do not overlap, valid padding. Returns whether it did."""
+        window = pool_layer.fusable_window() if self.spec.activation in ("relu", "linear") else None
+        if window is None or pool_layer.rank != self.rank:
+            return False
+        self.pool = window
+        return True
+
     def forward(self, X, training, mask=None):
         k, st, d = self._geometry()
         X2 = X if self.rank == 2 else X[:, None]
@@ -223,16 +302,15 @@ class _Conv(Layer):
         W2 = W if self.rank == 2 else W[None]
         pads = tuple(conv_pads(X2.shape[1 + a], k[a], st[a], d[a], self._padding(a)) for a in (0, 1))
         bias = self.weights["bias"] if self.spec.use_bias else None
-        Z, conv_backprop = conv2d(X2, W2, st, d, pads, bias, self.input_grad, keep=training)
+        relu = self.spec.activation == "relu" and not self.fused_output
+        Z, conv_backprop = conv2d(X2, W2, st, d, pads, bias, self.input_grad, keep=training,
+                                  relu=relu, pool=self.pool)
         if self.rank == 1:
             Z = Z[:, 0]
-        if self.spec.activation == "relu" and not self.fused_output:
-            Y, act_backprop = activations.relu_(Z)  # Z is ours: rectify it in place
-        else:
-            Y, act_backprop = self.activate(Z, self.spec.activation)
+        Y, act_backprop = (Z, None) if relu else self.activate(Z, self.spec.activation)
 
         def backprop(dY):
-            dZ = act_backprop(dY)
+            dZ = act_backprop(dY) if act_backprop else dY
             dX, dW, db = conv_backprop(dZ if self.rank == 2 else dZ[:, None])
             self.grads["kernel"] = dW if self.rank == 2 else dW[0]
             if db is not None:

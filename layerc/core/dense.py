@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import activations
 from .base import Layer, ShapeError, elements, kernel_and_bias
+from .parallel import matmul
 
 
 class Dense(Layer):
@@ -27,7 +28,7 @@ class Dense(Layer):
 
     def forward(self, X, training, mask=None):
         W = self.weights["kernel"]
-        Z = X @ W
+        Z = matmul(X.reshape(-1, X.shape[-1]), W).reshape(*X.shape[:-1], W.shape[1])
         if self.spec.use_bias:
             Z += self.weights["bias"]
         if self.spec.activation == "relu" and not self.fused_output:
@@ -39,9 +40,9 @@ class Dense(Layer):
             dZ = act_backprop(dY)
             X2 = X.reshape(-1, X.shape[-1])
             dZ2 = dZ.reshape(-1, dZ.shape[-1])
-            self.grads["kernel"] = X2.T @ dZ2
+            self.grads["kernel"] = matmul(X2.T, dZ2)
             if self.spec.use_bias:
                 self.grads["bias"] = dZ2.sum(axis=0)
-            return dZ @ W.T if self.input_grad else None
+            return matmul(dZ2, W.T).reshape(X.shape) if self.input_grad else None
 
         return Y, backprop

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from . import xp
+
 _PARALLEL_MIN = 1 << 18  # elements below which one thread is faster than dispatching
 _pool = None
 
@@ -47,9 +49,31 @@ def split_batch(fn, n, size):
             f.result()
 
 
-# -- OpenBLAS on one thread for small products in a loop -----------------------------------
-# (recurrent layers' time steps: waking a second BLAS thread for a (batch, units) product
-# costs more than it saves, and on a loaded machine a descheduled worker stalls each step)
+def matmul(A, B):
+    """A @ B for 2-D arrays. Under one_blas_thread, a big product has the rows of A (A may
+    be a transposed view) split over the threads; otherwise BLAS threads it itself."""
+    blas = _openblas()
+    M = A.shape[0]
+    macs = M * A.shape[1] * B.shape[1]
+    if not blas or blas[0]() > 1 or macs < _MATMUL_SPLIT_MIN:
+        return A @ B
+    out = xp.empty((M, B.shape[1]), xp.result_type(A, B))
+    split_batch(lambda r: xp.matmul(A[r], B, out=out[r]), M, 1 << 62)
+    return out
+
+
+# A thread dispatch costs ~60 us here (thread wake-up), what one core needs for ~3M
+# multiply-adds: smaller products stay on one thread.
+_MATMUL_SPLIT_MIN = 8 << 20
+
+
+# -- OpenBLAS on one thread ------------------------------------------------------------------
+# A model with layers that split their work over the batch themselves (convolutions,
+# recurrent layers: `Layer.splits_work`) runs with a one-thread OpenBLAS: two one-thread
+# products run ~1.3x faster than one two-thread product here, and a multi-thread OpenBLAS
+# leaves its workers spinning for ~0.1 s after each product, which halves the speed of
+# anything our own threads run meanwhile. For recurrent layers' small per-step products,
+# waking a BLAS worker also costs more than it saves.
 _BLAS = None  # (get_num_threads, set_num_threads) of numpy's OpenBLAS, or () if unknown
 
 
@@ -58,7 +82,7 @@ def _openblas():
     global _BLAS
     if _BLAS is None:
         _BLAS = ()
-        if os.environ.get("LAYERC_RNN_ONE_THREAD", "1") == "0":
+        if os.environ.get("LAYERC_ONE_BLAS_THREAD", "1") == "0":
             return _BLAS
         try:
             import ctypes

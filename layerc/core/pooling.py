@@ -55,6 +55,14 @@ class _Pool(Layer):
     def compute_mask(self, X, mask):
         return None
 
+    def fusable_window(self):
+        """The (ph, pw) window a convolution can fold in (max pooling over windows that
+        neither overlap nor skip, valid padding), else None."""
+        pool, strides = self._geometry()
+        if self.mode != "max" or strides != pool or self.spec.padding != "valid":
+            return None
+        return pool
+
     def forward(self, X, training, mask=None):
         pool, strides = self._geometry()
         X2 = X if self.rank == 2 else X[:, None]
