@@ -8,7 +8,7 @@ offset, each a small product added into a strided slice of the input's gradient.
 """
 from __future__ import annotations
 
-from . import xp
+from . import winograd, xp
 from .base import Layer, ShapeError, kernel_and_bias
 from .parallel import one_blas_thread, split_batch
 from ..spec.layers import pair, single
@@ -77,6 +77,8 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     blocks, the gradient goes back to the winners block by block, and output pixels no
     window covers are never computed. Max pooling commutes with the bias and ReLU, so only
     the pooled maxima are rectified. Without pooling there is one block, in plain order.
+    A 3x3 convolution pooled 2x2 takes Winograd's F(2x2, 3x3) instead (core.winograd),
+    whose output tiles are the pooling windows.
 
     Each core takes a share of the batch and runs all of it with a one-thread BLAS (two
     one-thread products run ~1.3x faster than one two-thread product here).
@@ -95,121 +97,185 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     yout = (out[0] // ph, out[1] // pw)  # output pixels per image and pool offset
     step = (strides[0] * ph, strides[1] * pw)  # input pixels between them
     starts = [(di * strides[0], dj * strides[1]) for di in range(ph) for dj in range(pw)]
-    views = [windows(Xp[:, r:, c:], (kh, kw), yout, step, dilation) for r, c in starts]
     n_off = len(starts)
     per_image = n_off * yout[0] * yout[1]
     M = N * per_image
-    # The bias rides in the products as a column of ones: the output is written once and
-    # the bias gradient is the last row of dW's product.
-    Wx = W.reshape(K, F) if bias is None else xp.concatenate([W.reshape(K, F), bias[None]])
-    Kx = len(Wx)
-    # Few channels (a first layer): columns are built K-major, offset by offset over whole
-    # image rows instead of C-long runs (~7x faster for C=1); BLAS takes the transpose.
-    kmajor = C < 8
-    block = max(1, _BLOCK_ROWS // per_image)  # images whose columns are built at a time
     Y = xp.empty((N, *yout, F), X.dtype)
-    Z = Y.reshape(M, F) if pool is None else xp.empty((M, F), X.dtype)
     winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
-    # Training keeps every image's columns for dW; inference reuses a block per thread.
-    kept = xp.empty((Kx, M) if kmajor else (M, Kx), X.dtype) if keep else None
-
-    def columns(n0, n1, cols):
-        """The (rows, Kx) im2col matrix of images n0:n1 (written into cols, or into the
-        kept columns at those images' rows)."""
-        r0, r1 = (n0 * per_image, n1 * per_image) if keep else (0, (n1 - n0) * per_image)
-        cols = kept if keep else cols
-        if kmajor:
-            dst = cols[:K, r0:r1].reshape(kh, kw, C, n1 - n0, n_off, *yout)
-            for k, view in enumerate(views):
-                xp.copyto(dst[:, :, :, :, k], view[n0:n1].transpose(3, 4, 5, 0, 1, 2))
-            if bias is not None:
-                cols[K, r0:r1] = 1
-            return cols[:, r0:r1].T
-        dst = cols[r0:r1, :K].reshape(n1 - n0, n_off, *yout, kh, kw, C)
-        for k, view in enumerate(views):
-            xp.copyto(dst[:, k], view[n0:n1])
-        if bias is not None:
-            cols[r0:r1, K] = 1
-        return cols[r0:r1]
+    wino = winograd.usable((kh, kw), strides, dilation, pool, C)
+    if wino:
+        U = winograd.transform_kernel(W)
+        kept = {}  # part start -> its transformed input V
+        direct = None
+    else:
+        direct = _Im2col(X, Xp, W, bias, yout, step, starts, dilation, keep, Y if pool is None else None)
 
     def forward(part):
-        cols = None if keep else xp.empty(
-            (Kx, block * per_image) if kmajor else (block * per_image, Kx), X.dtype)
-        for n0 in range(part.start, part.stop, block):
-            n1 = min(part.stop, n0 + block)
-            xp.matmul(columns(n0, n1, cols), Wx, out=Z[n0 * per_image:n1 * per_image])
+        if wino:
+            Y4, V = winograd.forward(Xp[part], U, yout)
+            if keep:
+                kept[part.start] = V
+            blocks = list(Y4)
+        else:
+            blocks = direct.forward(part)
         y = Y[part]
         if pool is not None:
-            blocks = Z[part.start * per_image:part.stop * per_image].reshape(-1, n_off, *yout, F)
-            xp.copyto(y, blocks[:, 0])
-            if winner is not None:
-                w = winner[part]
-                w.fill(0)
-                beats = xp.empty(y.shape, bool)
-            for k in range(1, n_off):
-                if winner is not None:
-                    # k grows, so a new winner is the max of the old one and k; ties
-                    # keep the first maximum, as Keras's backends do
-                    xp.greater(blocks[:, k], y, out=beats)
-                    xp.maximum(w, beats.view(xp.int8) * xp.int8(k), out=w)
-                xp.maximum(y, blocks[:, k], out=y)
+            _max_pool(blocks, y, None if winner is None else winner[part])
+        if wino and bias is not None:
+            y += bias
         if relu:
             xp.maximum(y, 0, out=y)
 
     with one_blas_thread():
-        split_batch(forward, N, M * Kx)
+        split_batch(forward, N, M * (K + 1))
 
     def backprop(dY):
         if not keep:  # forward ran in inference mode
             return conv2d(X, W, strides, dilation, pads, bias, input_grad, True, relu, pool)[1](dY)
         dXp = xp.zeros(Xp.shape, X.dtype) if input_grad else None
         dZ = xp.empty((M, F), X.dtype) if pool is not None else None
-        dWx = {}
+        grads = {}
 
         def backward(part):
-            rows = slice(part.start * per_image, part.stop * per_image)
             g = dY[part]
             if relu:
                 g = g * (Y[part] > 0)
-            if pool is not None:
-                dz = dZ[rows]
-                blocks = dz.reshape(-1, n_off, *yout, F)
-                w = winner[part]
-                for k in range(n_off):
-                    xp.multiply(g, w == k, out=blocks[:, k])
+            if pool is None:
+                dz = g
+            elif wino:  # (4, n, th, tw, F)
+                dz = dZ[part.start * per_image:part.stop * per_image].reshape(n_off, -1, *yout, F)
+                _route(g, winner[part], list(dz))
+            else:  # (n, 4, th, tw, F)
+                dz = dZ[part.start * per_image:part.stop * per_image].reshape(-1, n_off, *yout, F)
+                _route(g, winner[part], [dz[:, k] for k in range(n_off)])
+            target = dXp[part] if input_grad else None
+            if wino:
+                db = g.reshape(-1, F).sum(axis=0) if bias is not None else None
+                grads[part.start] = (winograd.backward(dz, kept[part.start], U, target), db)
             else:
-                dz = g.reshape(-1, F)
-            # (the faster operand order for each layout in OpenBLAS, by 10-30%)
-            dWx[part.start] = kept[:, rows] @ dz if kmajor else (dz.T @ kept[rows]).T
-            if not input_grad:
-                return
-            # One product per kernel offset into a reused buffer, then one add per pool
-            # offset into a strided slice of dXp: ~1.5x faster than one big product
-            # and a scatter from its interleaved (kh, kw, C) columns.
-            dcol = xp.empty((len(dz), C), X.dtype)
-            dcol_blocks = dcol.reshape(-1, n_off, *yout, C)
-            target = dXp[part]
-            for i in range(kh):
-                for j in range(kw):
-                    xp.matmul(dz, W[i, j].T, out=dcol)
-                    for k, (r, c) in enumerate(starts):
-                        r0, c0 = r + i * dilation[0], c + j * dilation[1]
-                        target[:, r0:r0 + step[0] * (yout[0] - 1) + 1:step[0],
-                               c0:c0 + step[1] * (yout[1] - 1) + 1:step[1]] += dcol_blocks[:, k]
+                grads[part.start] = direct.backward(part, dz.reshape(-1, F), target)
 
         with one_blas_thread():
-            split_batch(backward, N, M * Kx)
-        dW = None
-        for k in sorted(dWx):  # a fixed order: the same sum every run
-            dW = dWx[k] if dW is None else dW + dWx[k]
-        db = dW[K].copy() if bias is not None else None
-        dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
+            split_batch(backward, N, M * (K + 1))
+        parts = [grads[k] for k in sorted(grads)]  # a fixed order: the same sums every run
+        dW = sum(p[0] for p in parts[1:]) + parts[0][0] if len(parts) > 1 else parts[0][0]
+        db = None
+        if wino:
+            dW = winograd.kernel_grad(dW)
+            if bias is not None:
+                db = parts[0][1] + sum(p[1] for p in parts[1:]) if len(parts) > 1 else parts[0][1]
+        else:
+            if bias is not None:
+                db = dW[K].copy()
+            dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
         if not input_grad:
             return None, dW, db
         (t, _), (l, _) = pads
         return dXp[:, t:t + H, l:l + Wd], dW, db
 
     return Y, backprop
+
+
+class _Im2col:
+    """The im2col convolution of conv2d: columns in pooling order (see conv2d), kept for
+    dW when training."""
+
+    def __init__(self, X, Xp, W, bias, yout, step, starts, dilation, keep, Y=None):
+        N, C = X.shape[0], X.shape[3]
+        self.kh, self.kw, _, F = W.shape
+        self.K = K = self.kh * self.kw * C
+        self.W, self.C, self.F, self.yout, self.step, self.starts = W, C, F, yout, step, starts
+        self.dilation, self.keep, self.has_bias = dilation, keep, bias is not None
+        self.views = [windows(Xp[:, r:, c:], (self.kh, self.kw), yout, step, dilation)
+                      for r, c in starts]
+        self.per_image = len(starts) * yout[0] * yout[1]
+        M = N * self.per_image
+        # The bias rides in the products as a column of ones: the output is written once
+        # and the bias gradient is the last row of dW's product.
+        self.Wx = W.reshape(K, F) if bias is None else xp.concatenate([W.reshape(K, F), bias[None]])
+        self.Kx = len(self.Wx)
+        # Few channels (a first layer): columns are built K-major, offset by offset over
+        # whole image rows instead of C-long runs (~7x faster for C=1); BLAS takes the transpose.
+        self.kmajor = C < 8
+        self.block = max(1, _BLOCK_ROWS // self.per_image)  # images per block of columns
+        # the output, or (pooled) the output of every pool offset
+        self.Z = Y.reshape(M, F) if Y is not None else xp.empty((M, F), X.dtype)
+        # Training keeps every image's columns for dW; inference reuses a block per thread.
+        self.kept = xp.empty((self.Kx, M) if self.kmajor else (M, self.Kx), X.dtype) if keep else None
+
+    def columns(self, n0, n1, cols):
+        """The (rows, Kx) im2col matrix of images n0:n1 (written into cols, or into the
+        kept columns at those images' rows)."""
+        kh, kw, C, K, n_off = self.kh, self.kw, self.C, self.K, len(self.starts)
+        r0, r1 = (n0 * self.per_image, n1 * self.per_image) if self.keep else (0, (n1 - n0) * self.per_image)
+        cols = self.kept if self.keep else cols
+        if self.kmajor:
+            dst = cols[:K, r0:r1].reshape(kh, kw, C, n1 - n0, n_off, *self.yout)
+            for k, view in enumerate(self.views):
+                xp.copyto(dst[:, :, :, :, k], view[n0:n1].transpose(3, 4, 5, 0, 1, 2))
+            if self.has_bias:
+                cols[K, r0:r1] = 1
+            return cols[:, r0:r1].T
+        dst = cols[r0:r1, :K].reshape(n1 - n0, n_off, *self.yout, kh, kw, C)
+        for k, view in enumerate(self.views):
+            xp.copyto(dst[:, k], view[n0:n1])
+        if self.has_bias:
+            cols[r0:r1, K] = 1
+        return cols[r0:r1]
+
+    def forward(self, part):
+        """The output blocks of images `part`: one (n, th, tw, F) array per pool offset."""
+        rows = self.per_image
+        cols = None if self.keep else xp.empty(
+            (self.Kx, self.block * rows) if self.kmajor else (self.block * rows, self.Kx), self.Z.dtype)
+        for n0 in range(part.start, part.stop, self.block):
+            n1 = min(part.stop, n0 + self.block)
+            xp.matmul(self.columns(n0, n1, cols), self.Wx, out=self.Z[n0 * rows:n1 * rows])
+        Z = self.Z[part.start * rows:part.stop * rows].reshape(-1, len(self.starts), *self.yout, self.F)
+        return [Z[:, k] for k in range(len(self.starts))]
+
+    def backward(self, part, dz, dXp):
+        """(dW with the bias row, None) of images `part` from their output gradient dz (rows,
+        F); adds their input gradient into dXp when it is given."""
+        rows = slice(part.start * self.per_image, part.stop * self.per_image)
+        # (the faster operand order for each layout in OpenBLAS, by 10-30%)
+        dWx = self.kept[:, rows] @ dz if self.kmajor else (dz.T @ self.kept[rows]).T
+        if dXp is not None:
+            # One product per kernel offset into a reused buffer, then one add per pool
+            # offset into a strided slice of dXp: ~1.5x faster than one big product
+            # and a scatter from its interleaved (kh, kw, C) columns.
+            dcol = xp.empty((len(dz), self.C), dz.dtype)
+            blocks = dcol.reshape(-1, len(self.starts), *self.yout, self.C)
+            (sh, sw), (th, tw) = self.step, self.yout
+            for i in range(self.kh):
+                for j in range(self.kw):
+                    xp.matmul(dz, self.W[i, j].T, out=dcol)
+                    for k, (r, c) in enumerate(self.starts):
+                        r0, c0 = r + i * self.dilation[0], c + j * self.dilation[1]
+                        dXp[:, r0:r0 + sh * (th - 1) + 1:sh, c0:c0 + sw * (tw - 1) + 1:sw] += blocks[:, k]
+        return dWx, None
+
+
+def _max_pool(blocks, Y, winner):
+    """Y = the elementwise max of the blocks (one per pool offset); winner (int8, or None)
+    = the index of each window's first maximum, as Keras's backends route ties."""
+    xp.copyto(Y, blocks[0])
+    if winner is not None:
+        winner.fill(0)
+        beats = xp.empty(Y.shape, bool)
+    for k in range(1, len(blocks)):
+        if winner is not None:
+            # k grows, so a new winner is the max of the old one and k (~6x faster than
+            # a masked copy)
+            xp.greater(blocks[k], Y, out=beats)
+            xp.maximum(winner, beats.view(xp.int8) * xp.int8(k), out=winner)
+        xp.maximum(Y, blocks[k], out=Y)
+
+
+def _route(g, winner, blocks):
+    """Each block (pool offset k) gets the pooled gradient g where k won, else 0."""
+    for k, block in enumerate(blocks):
+        xp.multiply(g, winner == k, out=block)
 
 
 class _Conv(Layer):

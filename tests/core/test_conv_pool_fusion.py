@@ -1,5 +1,6 @@
 """A max pooling folded into the convolution before it (Conv2D.fuse_pool, Model._fold_pooling)
-computes what the two layers compute apart: outputs and every gradient, ties included."""
+computes what the two layers compute apart: outputs and every gradient, ties included,
+through im2col in pooling order and through Winograd F(2x2, 3x3)."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +22,9 @@ CASES = [  # (conv kind, input shape, conv args, pool args)
     ("Conv2D", (6, 6, 10), dict(filters=5, kernel_size=(2, 3), dilation_rate=2, padding="same",
                                 activation="relu"), dict(pool_size=3)),
     ("Conv1D", (11, 4), dict(filters=3, kernel_size=3, activation="relu"), dict(pool_size=2)),
+    # 3x3, stride 1, 2x2 pooling, >= 8 channels: Winograd F(2x2, 3x3)
+    ("Conv2D", (7, 7, 8), dict(filters=3, kernel_size=3, padding="same", activation="relu"), {}),
+    ("Conv2D", (8, 9, 12), dict(filters=5, kernel_size=3, activation="linear"), {}),
 ]
 
 
@@ -70,6 +74,31 @@ def test_folded_pooling_gradients(kind, input_shape, conv_args, pool_args):
     assert conv.fuse_pool(pool)
     X = np.random.default_rng(4).standard_normal((2, *input_shape))
     check_layer_gradients(conv, X, training=True)
+
+
+def test_winograd_is_taken_and_close_to_direct_in_float32():
+    from layerc.core import winograd
+
+    assert winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 8)
+    assert not winograd.usable((3, 3), (2, 2), (1, 1), (2, 2), 8)
+    assert not winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 3)  # im2col is cheaper
+    assert not winograd.usable((3, 3), (1, 1), (1, 1), None, 8)
+    rng = np.random.default_rng(5)
+    conv, pool = pair("Conv2D", (13, 13, 32), dict(filters=64, kernel_size=3, activation="relu"), {},
+                      dtype="float32")
+    conv.weights["kernel"][...] = rng.standard_normal(conv.weights["kernel"].shape) * 0.1
+    X = rng.standard_normal((6, 13, 13, 32)).astype(np.float32)
+    Z, conv_back = conv.forward(X, True)
+    Y, pool_back = pool.forward(Z, True)
+    dY = rng.standard_normal(Y.shape).astype(np.float32)
+    dX = conv_back(pool_back(dY))
+    grads = {k: g.copy() for k, g in conv.grads.items()}
+    assert conv.fuse_pool(pool)
+    Yf, back = conv.forward(X, True)
+    np.testing.assert_allclose(Yf, Y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back(dY), dX, rtol=1e-5, atol=1e-5)
+    for k, g in grads.items():
+        np.testing.assert_allclose(conv.grads[k], g, rtol=1e-4, atol=1e-4, err_msg=k)
 
 
 def test_big_batch_split_across_threads_is_deterministic_and_matches():
