@@ -62,7 +62,9 @@ def offset_slice(i, j, out, strides, dilation):
             slice(c0, c0 + strides[1] * (out[1] - 1) + 1, strides[1]))
 
 
-_BLOCK_ROWS = 2048  # rows of im2col columns copied and multiplied at a time
+# im2col columns are copied and multiplied a block of images at a time, the block's
+# columns and outputs about this many floats (~3 MB: measured best for K = 10 and 289)
+_BLOCK_FLOATS = 3 << 18
 
 
 def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True, relu=False,
@@ -110,21 +112,24 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     else:
         direct = _Im2col(X, Xp, W, bias, yout, step, starts, dilation, keep, Y if pool is None else None)
 
+    def finish(images, blocks):
+        """Pool the output blocks of `images` into Y, add a bias not yet added, rectify."""
+        y = Y[images]
+        if pool is not None:
+            _max_pool(blocks, y, None if winner is None else winner[images])
+        if wino and bias is not None:
+            y += bias
+        if relu:
+            xp.maximum(y, 0, out=y)
+
     def forward(part):
         if wino:
             Y4, V = winograd.forward(Xp[part], U, yout)
             if keep:
                 kept[part.start] = V
-            blocks = list(Y4)
+            finish(part, list(Y4))
         else:
-            blocks = direct.forward(part)
-        y = Y[part]
-        if pool is not None:
-            _max_pool(blocks, y, None if winner is None else winner[part])
-        if wino and bias is not None:
-            y += bias
-        if relu:
-            xp.maximum(y, 0, out=y)
+            direct.forward(part, finish)
 
     with one_blas_thread():
         split_batch(forward, N, M * (K + 1))
@@ -197,9 +202,8 @@ class _Im2col:
         # Few channels (a first layer): columns are built K-major, offset by offset over
         # whole image rows instead of C-long runs (~7x faster for C=1); BLAS takes the transpose.
         self.kmajor = C < 8
-        self.block = max(1, _BLOCK_ROWS // self.per_image)  # images per block of columns
-        # the output, or (pooled) the output of every pool offset
-        self.Z = Y.reshape(M, F) if Y is not None else xp.empty((M, F), X.dtype)
+        self.block = max(1, _BLOCK_FLOATS // ((self.Kx + F) * self.per_image))  # images per block
+        self.Y = Y  # the output when it is not pooled (written in place), else None
         # Training keeps every image's columns for dW; inference reuses a block per thread.
         self.kept = xp.empty((self.Kx, M) if self.kmajor else (M, self.Kx), X.dtype) if keep else None
 
@@ -223,16 +227,19 @@ class _Im2col:
             cols[r0:r1, K] = 1
         return cols[r0:r1]
 
-    def forward(self, part):
-        """The output blocks of images `part`: one (n, th, tw, F) array per pool offset."""
-        rows = self.per_image
+    def forward(self, part, finish):
+        """Convolve images `part` a block at a time, calling finish(images, blocks) with
+        each block's outputs, one (n, th, tw, F) array per pool offset, while in cache."""
+        rows, dtype = self.per_image, self.W.dtype
         cols = None if self.keep else xp.empty(
-            (self.Kx, self.block * rows) if self.kmajor else (self.block * rows, self.Kx), self.Z.dtype)
+            (self.Kx, self.block * rows) if self.kmajor else (self.block * rows, self.Kx), dtype)
+        Z = None if self.Y is not None else xp.empty((self.block * rows, self.F), dtype)
         for n0 in range(part.start, part.stop, self.block):
             n1 = min(part.stop, n0 + self.block)
-            xp.matmul(self.columns(n0, n1, cols), self.Wx, out=self.Z[n0 * rows:n1 * rows])
-        Z = self.Z[part.start * rows:part.stop * rows].reshape(-1, len(self.starts), *self.yout, self.F)
-        return [Z[:, k] for k in range(len(self.starts))]
+            z = self.Y[n0:n1].reshape(-1, self.F) if self.Y is not None else Z[:(n1 - n0) * rows]
+            xp.matmul(self.columns(n0, n1, cols), self.Wx, out=z)
+            z = z.reshape(n1 - n0, len(self.starts), *self.yout, self.F)
+            finish(slice(n0, n1), [z[:, k] for k in range(len(self.starts))])
 
     def backward(self, part, dz, dXp):
         """(dW with the bias row, None) of images `part` from their output gradient dz (rows,
