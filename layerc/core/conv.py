@@ -138,27 +138,23 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
         if not keep:  # forward ran in inference mode
             return conv2d(X, W, strides, dilation, pads, bias, input_grad, True, relu, pool)[1](dY)
         dXp = xp.zeros(Xp.shape, X.dtype) if input_grad else None
-        dZ = xp.empty((M, F), X.dtype) if pool is not None else None
         grads = {}
 
         def backward(part):
             g = dY[part]
             if relu:
                 g = g * (Y[part] > 0)
-            if pool is None:
-                dz = g
-            elif wino:  # (4, n, th, tw, F)
-                dz = dZ[part.start * per_image:part.stop * per_image].reshape(n_off, -1, *yout, F)
-                _route(g, winner[part], list(dz))
-            else:  # (n, 4, th, tw, F)
-                dz = dZ[part.start * per_image:part.stop * per_image].reshape(-1, n_off, *yout, F)
-                _route(g, winner[part], [dz[:, k] for k in range(n_off)])
             target = dXp[part] if input_grad else None
             if wino:
+                dY4 = xp.empty((n_off, len(g), *yout, F), X.dtype)
+                _route(g, winner[part], list(dY4))
                 db = g.reshape(-1, F).sum(axis=0) if bias is not None else None
-                grads[part.start] = (winograd.backward(dz, kept[part.start], U, target), db)
+                grads[part.start] = (winograd.backward(dY4, kept[part.start], U, target), db)
             else:
-                grads[part.start] = direct.backward(part, dz.reshape(-1, F), target)
+                def route(images, blocks):  # the output gradient of images (in part)
+                    rel = slice(images.start - part.start, images.stop - part.start)
+                    _route(g[rel], winner[images], blocks)
+                grads[part.start] = direct.backward(part, g if pool is None else route, target)
 
         with one_blas_thread():
             split_batch(backward, N, M * (K + 1))
@@ -242,17 +238,35 @@ class _Im2col:
             finish(slice(n0, n1), [z[:, k] for k in range(len(self.starts))])
 
     def backward(self, part, dz, dXp):
-        """(dW with the bias row, None) of images `part` from their output gradient dz (rows,
-        F); adds their input gradient into dXp when it is given."""
-        rows = slice(part.start * self.per_image, part.stop * self.per_image)
-        # (the faster operand order for each layout in OpenBLAS, by 10-30%)
-        dWx = self.kept[:, rows] @ dz if self.kmajor else (dz.T @ self.kept[rows]).T
+        """(dW with the bias row, None) of images `part`; dz is their output gradient
+        (n, th, tw, F), or (pooled) route(images, blocks) writes it into one block per
+        pool offset, for a block of images at a time: dW's product takes each block while
+        it is in cache. Adds the input gradient into dXp when it is given."""
+        rows, F, n_off = self.per_image, self.F, len(self.starts)
+        routed = callable(dz)
+        full = xp.empty(((part.stop - part.start) * rows, F), self.W.dtype) if routed and dXp is not None else None
+        buf = xp.empty((self.block * rows, F), self.W.dtype) if routed and full is None else None
+        dWx = part_dW = None
+        for n0 in range(part.start, part.stop, self.block):
+            n1 = min(part.stop, n0 + self.block)
+            r = slice(n0 * rows, n1 * rows)
+            if not routed:
+                d = dz[n0 - part.start:n1 - part.start].reshape(-1, F)
+            else:
+                d = full[r.start - part.start * rows:r.stop - part.start * rows] if full is not None \
+                    else buf[:(n1 - n0) * rows]
+                blocks = d.reshape(n1 - n0, n_off, *self.yout, F)
+                dz(slice(n0, n1), [blocks[:, k] for k in range(n_off)])
+            # (the faster operand order for each layout in OpenBLAS, by 10-30%)
+            part_dW = self.kept[:, r] @ d if self.kmajor else (d.T @ self.kept[r]).T
+            dWx = part_dW if dWx is None else dWx + part_dW
         if dXp is not None:
+            dz = full if routed else dz.reshape(-1, F)
             # One product per kernel offset into a reused buffer, then one add per pool
             # offset into a strided slice of dXp: ~1.5x faster than one big product
             # and a scatter from its interleaved (kh, kw, C) columns.
             dcol = xp.empty((len(dz), self.C), dz.dtype)
-            blocks = dcol.reshape(-1, len(self.starts), *self.yout, self.C)
+            blocks = dcol.reshape(-1, n_off, *self.yout, self.C)
             (sh, sw), (th, tw) = self.step, self.yout
             for i in range(self.kh):
                 for j in range(self.kw):
