@@ -154,20 +154,17 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
                 def route(images, blocks):  # the output gradient of images (in part)
                     rel = slice(images.start - part.start, images.stop - part.start)
                     _route(g[rel], winner[images], blocks)
-                grads[part.start] = direct.backward(part, g if pool is None else route, target)
+                grads[part.start] = (direct.backward(part, g if pool is None else route, target), None)
 
         with one_blas_thread():
             split_batch(backward, N, M * (K + 1))
         parts = [grads[k] for k in sorted(grads)]  # a fixed order: the same sums every run
-        dW = sum(p[0] for p in parts[1:]) + parts[0][0] if len(parts) > 1 else parts[0][0]
-        db = None
+        dW = _ordered_sum([p[0] for p in parts])
         if wino:
             dW = winograd.kernel_grad(dW)
-            if bias is not None:
-                db = parts[0][1] + sum(p[1] for p in parts[1:]) if len(parts) > 1 else parts[0][1]
+            db = _ordered_sum([p[1] for p in parts]) if bias is not None else None
         else:
-            if bias is not None:
-                db = dW[K].copy()
+            db = dW[K].copy() if bias is not None else None
             dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
         if not input_grad:
             return None, dW, db
@@ -238,7 +235,7 @@ class _Im2col:
             finish(slice(n0, n1), [z[:, k] for k in range(len(self.starts))])
 
     def backward(self, part, dz, dXp):
-        """(dW with the bias row, None) of images `part`; dz is their output gradient
+        """dW (with the bias's row) of images `part`; dz is their output gradient
         (n, th, tw, F), or (pooled) route(images, blocks) writes it into one block per
         pool offset, for a block of images at a time: dW's product takes each block while
         it is in cache. Adds the input gradient into dXp when it is given."""
@@ -246,7 +243,7 @@ class _Im2col:
         routed = callable(dz)
         full = xp.empty(((part.stop - part.start) * rows, F), self.W.dtype) if routed and dXp is not None else None
         buf = xp.empty((self.block * rows, F), self.W.dtype) if routed and full is None else None
-        dWx = part_dW = None
+        dWx = None
         for n0 in range(part.start, part.stop, self.block):
             n1 = min(part.stop, n0 + self.block)
             r = slice(n0 * rows, n1 * rows)
@@ -274,7 +271,15 @@ class _Im2col:
                     for k, (r, c) in enumerate(self.starts):
                         r0, c0 = r + i * self.dilation[0], c + j * self.dilation[1]
                         dXp[:, r0:r0 + sh * (th - 1) + 1:sh, c0:c0 + sw * (tw - 1) + 1:sw] += blocks[:, k]
-        return dWx, None
+        return dWx
+
+
+def _ordered_sum(arrays):
+    """arrays[0] + arrays[1] + ..., in that order."""
+    total = arrays[0]
+    for a in arrays[1:]:
+        total = total + a
+    return total
 
 
 def _max_pool(blocks, Y, winner):
