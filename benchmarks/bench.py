@@ -5,6 +5,7 @@
     python benchmarks/bench.py --models cnn,lstm --repeats 5
     python benchmarks/bench.py --mnist-epoch        # also one full MNIST epoch of the seed CNN
     python benchmarks/bench.py --markdown           # also print the README table
+    python benchmarks/bench.py --mnist-epoch --readme  # everything, and the table into README.md
     python benchmarks/bench.py --profile cnn        # cProfile of layerc's train_step, then exit
 
 Both frameworks run in this one process, in turn, on the same numpy arrays (made once
@@ -618,13 +619,30 @@ def markdown(results) -> str:
     return "\n".join(lines)
 
 
-def write_json(path: Path, data: dict):
+def write_text(path: Path, text: str):
+    """Write atomically (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict):
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(table: str, path: Path = ROOT / "README.md"):
+    """Replace the README's table between the bench markers with this run's."""
+    text = path.read_text()
+    head, sep, rest = text.partition(README_START)
+    _, sep2, tail = rest.partition(README_END)
+    if not (sep and sep2):
+        raise SystemExit(f"{path}: no {README_START} ... {README_END} markers")
+    write_text(path, f"{head}{README_START}\n{table}\n{README_END}{tail}")
 
 
 # -- profile ---------------------------------------------------------------------------------
@@ -695,6 +713,8 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, help="samples per pass for every model (default per model)")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "latest.json", help="where the results go")
     ap.add_argument("--markdown", action="store_true", help="also print the Markdown table for the README")
+    ap.add_argument("--readme", action="store_true",
+                    help="also put the Markdown table into README.md (between the bench markers)")
     ap.add_argument("--mnist-epoch", action="store_true", help="also time one full MNIST epoch of the seed CNN")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     ap.add_argument("--no-summary", action="store_true", help="skip timing `layerc summary`")
@@ -757,6 +777,9 @@ def main(argv=None):
     if args.markdown:
         print()
         print(markdown(results))
+    if args.readme:
+        update_readme(markdown(results))
+        print("README.md: table updated")
     return 0
 
 
