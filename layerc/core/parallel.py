@@ -16,7 +16,7 @@ _PARALLEL_MIN = 1 << 18  # elements below which one thread is faster than dispat
 _pool = None
 
 
-def _n_threads() -> int:
+def n_threads() -> int:
     env = os.environ.get("LAYERC_NUM_THREADS")
     if env:
         return max(1, int(env))
@@ -32,14 +32,14 @@ def split_batch(fn, n, size):
     fn(slice(0, n)) once when the work (size, in elements) is small. fn must only write
     the rows of its slice."""
     global _pool
-    parts = min(n, _n_threads()) if size >= _PARALLEL_MIN else 1
+    parts = min(n, n_threads()) if size >= _PARALLEL_MIN else 1
     if parts < 2:
         fn(slice(0, n))
         return
     if _pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _pool = ThreadPoolExecutor(_n_threads() - 1, thread_name_prefix="layerc")
+        _pool = ThreadPoolExecutor(n_threads() - 1, thread_name_prefix="layerc")
     cuts = [n * i // parts for i in range(parts + 1)]
     futures = [_pool.submit(fn, slice(a, b)) for a, b in zip(cuts[1:-1], cuts[2:])]
     try:

@@ -1,30 +1,42 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU and the Bidirectional wrapper (Keras 3 semantics).
 
 Every layer projects all time steps' inputs in one matrix product before the time
-loop, keeps only `h @ U` inside it, and backpropagates through time collecting the
-per-step pre-activation gradients, so the kernel and recurrent-kernel gradients are
-each one matrix product at the end.
+loop, keeps only the recurrent product inside it, and backpropagates through time
+collecting the per-step pre-activation gradients, so the kernel and recurrent-kernel
+gradients are each one matrix product at the end.
 
-Sequences run time-major internally (T, N, ...), so each step is a contiguous block.
-With the default activations (sigmoid gates, tanh candidate) the sigmoid gates are
-computed as 0.5 * tanh(x / 2) + 0.5 with the 1/2 folded into the weights, so one
-`tanh` covers a whole (N, gates * units) block.
+Batch rows are independent through time, so a big enough batch is split in parts, one
+per core, each running its whole pass (products, time loop, weight-gradient products)
+on its own thread with OpenBLAS on one thread, with no step-by-step synchronisation;
+the parts' weight gradients are summed at the end. (Per-step products are small, and
+waking a second BLAS thread for each costs more than it saves.)
+
+Inside a part, sequences are time-major and transposed: (T, features, rows). Each
+step's gates are then contiguous row blocks of one (gates * units, rows) array, so the
+elementwise gate work runs on contiguous memory (NumPy's fast path), and the step's
+product is one (gates * units, units) @ (units, rows) product. With the default
+activations (sigmoid gates, tanh candidate) the sigmoid gates are computed as
+0.5 * tanh(x / 2) + 0.5 with the 1/2 folded into the weights, so one `tanh` covers a
+step's whole gate block.
 
 Inference (training=False) with the default activations takes a lean path that keeps
 only the current state (and the outputs when returning sequences); its backprop, rarely
 wanted, recomputes the pass with the histories.
-
-The time loops run OpenBLAS with one thread (restored afterwards): the per-step products
-are small ((batch, units) @ (units, gates * units)), and waking a second BLAS thread
-for each costs more than it saves; on a loaded machine it costs several times the
-product itself, as a descheduled worker stalls every step.
 """
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from . import activations, initializers
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .parallel import one_blas_thread
+from .parallel import n_threads, one_blas_thread, split_batch
+
+# multiply-adds per time step (batch x units x gates x units) from which the batch is split
+# over threads: below it the Python work of two loops, serialised by the GIL, outweighs the
+# product time saved
+_SPLIT_MIN = 1 << 20
+_CHUNK = 8  # time steps whose carry-independent backprop factors are formed together
 
 
 def _check_input(kind, input_shape):
@@ -39,9 +51,29 @@ def _check_input(kind, input_shape):
 
 
 def _steps(T, backwards=False):
-    """The time steps of a scan, in order, with OpenBLAS on one thread while they run."""
+    """The time steps of a scan, in order."""
+    return range(T - 1, -1, -1) if backwards else range(T)
+
+
+def _rows(a, rows, gate_major=False):
+    """a's rows of a batch part: a[rows], or a[:, rows] for per-gate stacks (G, N, ...)."""
+    if a is None:
+        return None
+    return a[:, rows] if gate_major else a[rows]
+
+
+def _run_parts(fn, parts):
+    """fn(p, rows) for each batch part, concurrently, with OpenBLAS on one thread (set
+    here, in the calling thread, so no part restores the count while another runs)."""
     with one_blas_thread():
-        yield from (range(T - 1, -1, -1) if backwards else range(T))
+        split_batch(lambda ps: [fn(p, parts[p]) for p in range(ps.start, ps.stop)],
+                    len(parts), 1 << 62)  # always split: `_parts` decided the sizes
+
+
+def _fm(a):
+    """A (T, features, rows) sequence as (features, T, rows), contiguous: the layout
+    whose (features, T * rows) reshape feeds the weight-gradient products."""
+    return xp.ascontiguousarray(a.transpose(1, 0, 2))
 
 
 def _dropout_mask(rng, rate, shape, dtype):
@@ -49,33 +81,34 @@ def _dropout_mask(rng, rate, shape, dtype):
     return keep.astype(dtype) * dtype.type(1 / (1 - rate))
 
 
-def _rec(h, U, rm):
-    """(N, G*u): h @ U, or with per-gate recurrent-dropout masks rm (G, N, u) each gate's own."""
+def _rec(h, UT, rm, out=None):
+    """(G*u, n): the recurrent term U.T @ h of a state h (u, n); with per-gate
+    recurrent-dropout masks rm (G, u, n), each gate's own (UT is U.T, contiguous)."""
     if rm is None:
-        return h @ U
-    G, N, u = rm.shape
-    R = xp.matmul(h * rm, U.reshape(u, G, u).transpose(1, 0, 2))
-    return R.transpose(1, 0, 2).reshape(N, G * u)
+        return xp.matmul(UT, h, out=out)
+    G, u, n = rm.shape
+    return xp.matmul(UT.reshape(G, u, u), h * rm).reshape(G * u, n)
 
 
-def _rec_T(dR, UT, rm):
-    """The transpose of `_rec`: dh from dR (N, G*u); UT is U.T, contiguous."""
+def _rec_T(dR, U, rm):
+    """The transpose of `_rec`: dh (u, n) from dR (G*u, n); U (u, G*u) as stored."""
     if rm is None:
-        return dR @ UT
-    G, N, u = rm.shape
-    U = UT.T
-    dH = xp.matmul(dR.reshape(N, G, u).transpose(1, 0, 2), U.reshape(u, G, u).transpose(1, 2, 0))
+        return U @ dR
+    G, u, n = rm.shape
+    dH = xp.matmul(U.reshape(u, G, u).transpose(1, 0, 2), dR.reshape(G, u, n))
     return (dH * rm).sum(axis=0)
 
 
-def _rec_dU(Hp, dR, rm):
-    """dU from the states fed to `_rec` (T, N, u) and their output gradients (T, N, G*u)."""
-    u = Hp.shape[-1]
+def _rec_dU(Hf, dRf, rm):
+    """dU (u, G*u) from the states fed to `_rec`, Hf (u, T, n), and their gradients
+    dRf (G*u, T, n), both as `_fm` gives them."""
+    u = Hf.shape[0]
     if rm is None:
-        return Hp.reshape(-1, u).T @ dR.reshape(-1, dR.shape[-1])
+        return Hf.reshape(u, -1) @ dRf.reshape(dRf.shape[0], -1).T
     G = rm.shape[0]
-    dR = dR.reshape(-1, G, u)
-    return xp.concatenate([(Hp * rm[g]).reshape(-1, u).T @ dR[:, g] for g in range(G)], axis=1)
+    dRf = dRf.reshape(G, u, -1)
+    return xp.concatenate([(Hf * rm[g][:, None]).reshape(u, -1) @ dRf[g].T for g in range(G)],
+                          axis=1)
 
 
 class _Workspace:
@@ -103,49 +136,59 @@ class _Workspace:
 
 
 class _Gates:
-    """Per-column-group activations applied in place, and their derivatives.
+    """Per-row-group activations of a (..., gates * units, rows) block, applied in place,
+    and their derivatives.
 
     Args:
-        groups: [(activation name, number of units)] in column order.
+        groups: [(activation name, number of units)] in row order.
         dtype: the compute dtype.
     """
 
     def __init__(self, groups, dtype, fast_ok=True):
-        self.groups = groups
+        self.spans, start = [], 0
+        for name, n in groups:
+            self.spans.append((name, start, start + n))
+            start += n
         self.fast = fast_ok and all(name in ("sigmoid", "tanh") for name, _ in groups)
-        if self.fast:
-            t = dtype.type
-            cols = [(t(0.5), t(0.5), t(0.5)) if name == "sigmoid" else (t(1), t(1), t(0))
-                    for name, n in groups for _ in range(n)]
-            self.scale, self.alpha, self.beta = (xp.array(c, dtype) for c in zip(*cols))
-            self.affine = any(name == "sigmoid" for name, _ in groups)
-            # y = alpha * tanh(scale * z) + beta has dy/dz = gamma - (y - beta)^2
-            self.gamma = xp.where(self.beta > 0, t(0.25), t(1)).astype(dtype)
+        self.half = dtype.type(0.5)
+        if self.fast:  # the weights' column factors: sigmoid(x) = 0.5 * tanh(x / 2) + 0.5
+            self.scale = xp.concatenate([xp.full(b - a, 0.5 if name == "sigmoid" else 1, dtype)
+                                         for name, a, b in self.spans])
 
-    def apply(self, Z):
-        """Activate Z (N, cols) in place; in the fast mode Z holds scale-folded pre-activations."""
+    def _blocks(self, start, stop):
+        """(activation, slice relative to start) of the groups meeting rows [start, stop)."""
+        for name, a, b in self.spans:
+            if a < stop and b > start:
+                yield name, slice(max(a, start) - start, min(b, stop) - start)
+
+    def apply(self, Z, start=0):
+        """Activate Z (rows start.. of a step's gate block, (rows, n)) in place; in the
+        fast mode Z holds scale-folded pre-activations."""
         if self.fast:
             xp.tanh(Z, out=Z)
-            if self.affine:
-                Z *= self.alpha
-                Z += self.beta
-            return
-        start = 0
-        for name, n in self.groups:
-            Z[:, start:start + n] = activations.get(name)(Z[:, start:start + n])[0]
-            start += n
+        for name, rows in self._blocks(start, start + Z.shape[0]):
+            z = Z[rows]
+            if not self.fast:
+                z[...] = activations.get(name)(z)[0]
+            elif name == "sigmoid":
+                z *= self.half
+                z += self.half
 
     def derivative(self, Y, Zpre, D):
-        """dY/dZ for all steps into D, from the outputs Y (fast mode) or the pre-activations Zpre."""
-        if self.fast:
-            xp.subtract(Y, self.beta, out=D)
-            xp.square(D, out=D)
-            return xp.subtract(self.gamma, D, out=D)
-        start = 0
-        for name, n in self.groups:
-            Z = Zpre[..., start:start + n]
-            D[..., start:start + n] = activations.get(name)(Z)[1](xp.ones_like(Z))
-            start += n
+        """dY/dZ into D (..., rows, n), from the outputs Y (fast mode) or the
+        pre-activations Zpre."""
+        for name, rows in self._blocks(0, Y.shape[-2]):
+            d = D[..., rows, :]
+            if self.fast:
+                y = Y[..., rows, :]
+                xp.multiply(y, y, out=d)
+                if name == "sigmoid":
+                    xp.subtract(y, d, out=d)  # y (1 - y)
+                else:
+                    xp.subtract(1, d, out=d)  # 1 - y^2
+            else:
+                z = Zpre[..., rows, :]
+                d[...] = activations.get(name)(z)[1](xp.ones_like(z))
         return D
 
 
@@ -156,12 +199,13 @@ class _RNN(Layer):
     """
 
     n_gates = 1
+    splits_work = True
 
     def __init__(self, spec, name, seed, dtype="float32"):
         super().__init__(spec, name, seed, dtype)
         # Keras's Bidirectional zeroes outputs at masked steps when returning sequences.
         self.zero_output_for_mask = False
-        self._ws = _Workspace()
+        self._ws = []  # a _Workspace per batch part
         self._passes = 0
 
     # -- shapes --------------------------------------------------------------------
@@ -220,163 +264,230 @@ class _RNN(Layer):
             return None, None
         return self.weights["bias"], None
 
-    def forward(self, X, training, mask=None):
-        if X.ndim != 3:
-            self.output_shape(X.shape[1:])
-        gates = _Gates(self._gate_groups(), X.dtype, self._fast_ok())
-        if training or not (gates.fast and self._lean_ok()):
-            return self._forward(X, training, mask, gates)
-        Y = self._forward_lean(X, mask, gates)
+    def _gate_order(self):
+        """The gates' internal order as indices into Keras's order (None: Keras's)."""
+        return None
 
-        def backprop(dY):
-            # an inference pass keeps no histories: recompute them (same maths, no dropout)
-            return self._forward(X, False, mask, gates)[1](dY)
+    def _columns(self):
+        """The internal gate order as Keras's weight columns (None: Keras's order)."""
+        order, u = self._gate_order(), self.spec.units
+        if order is None:
+            return None
+        return xp.concatenate([xp.arange(g * u, (g + 1) * u) for g in order])
 
-        return Y, backprop
+    def _prepare(self, gates):
+        """A pass's weights in the internal gate order: the forward's transposed WT, UT
+        (scale-folded in the fast mode) and bias columns, and the unscaled W, U that
+        the gradients see."""
+        W, U = self.weights["kernel"], self.weights["recurrent_kernel"]
+        b_in, b_rec = self._split_bias(gates)
+        cols = self._columns()
+        if cols is not None:
+            W, U = W[:, cols], U[:, cols]
+            b_in = None if b_in is None else b_in[cols]
+        Ws, Us = (W * gates.scale, U * gates.scale) if gates.fast else (W, U)
+        if gates.fast and b_in is not None:
+            b_in = b_in * gates.scale
+        return SimpleNamespace(W=W, U=U, WT=xp.ascontiguousarray(Ws.T),
+                               UT=xp.ascontiguousarray(Us.T),
+                               b_in=None if b_in is None else b_in[:, None],
+                               b_rec=None if b_rec is None else b_rec[:, None])
+
+    def _parts(self, N):
+        """Row slices of the batch to run on separate threads (one when the work is small)."""
+        k = n_threads() if N * self.n_gates * self.spec.units ** 2 >= _SPLIT_MIN else 1
+        k = max(1, min(k, N))
+        cuts = [N * i // k for i in range(k + 1)]
+        return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+    def _workspace(self, p):
+        while len(self._ws) <= p:
+            self._ws.append(_Workspace())
+        return self._ws[p]
 
     def _lean_ok(self):
         """Whether `_infer` handles this configuration (with fast gates)."""
         return False
 
-    def _time_major(self, X, mask):
-        """X as (T, N, F) (a view) and the mask as (T, N, 1) booleans or None, in scan order."""
+    def _project(self, X, mask, w, in_m, take):
+        """A part's inputs as XF (F, T, n), its mask as (T, 1, n) booleans or None, and
+        the input projections A (T, G*u, n) (bias included), in scan order."""
+        N, T, F = X.shape
         Xt = X.transpose(1, 0, 2)
         Mb = None
         if mask is not None and not mask.all():
-            Mb = xp.ascontiguousarray(mask.T, dtype=bool)[..., None]
+            Mb = xp.ascontiguousarray(mask.T, dtype=bool)[:, None, :]
         if self.spec.go_backwards:
             Xt = Xt[::-1]
             Mb = None if Mb is None else Mb[::-1]
-        return Xt, Mb
+        XF = take("XF", (F, T, N))
+        xp.copyto(XF, Xt.transpose(2, 0, 1))
+        if in_m is not None and in_m.ndim == 2:
+            XF *= in_m.T[:, None]
+        A = take("A", (T, w.WT.shape[0], N))
+        if in_m is None or in_m.ndim == 2:
+            xp.matmul(w.WT, XF.transpose(1, 0, 2), out=A)
+        else:  # one input dropout mask per gate (with recurrent dropout, as Keras)
+            u = self.spec.units
+            for g in range(self.n_gates):
+                xp.matmul(w.WT[g * u:(g + 1) * u], (XF * in_m[g].T[:, None]).transpose(1, 0, 2),
+                          out=A[:, g * u:(g + 1) * u])
+        if w.b_in is not None:
+            A += w.b_in
+        return XF, Mb, A
 
-    def _output(self, Hseq, Mb):
-        """The layer output from the per-step states Hseq (T, N, u) (return_sequences)."""
-        Y = Hseq.transpose(1, 0, 2)
-        if self.zero_output_for_mask and Mb is not None:
-            Y = Y * Mb.transpose(1, 0, 2)
-        return Y
+    def _output(self, Hs, Mb, Y):
+        """Write a part's output rows Y from its states Hs (T + 1, u, n)."""
+        if not self.spec.return_sequences:
+            Y[...] = Hs[-1].T
+        elif self.zero_output_for_mask and Mb is not None:
+            xp.multiply(Hs[1:], Mb, out=Y.transpose(1, 2, 0))
+        else:
+            Y[...] = Hs[1:].transpose(2, 0, 1)
 
-    def _forward_lean(self, X, mask, gates):
-        """Inference: the input projection as one product, then `_infer`'s time loop."""
-        s, u, G = self.spec, self.spec.units, self.n_gates
+    def forward(self, X, training, mask=None):
+        if X.ndim != 3:
+            self.output_shape(X.shape[1:])
+        gates = _Gates(self._gate_groups(), X.dtype, self._fast_ok())
+        return self._pass(X, training, mask, gates, not training and gates.fast and self._lean_ok())
+
+    def _pass(self, X, training, mask, gates, lean):
+        """The pass by batch parts; `lean`: `_forward_lean`'s, else `_forward_part`'s."""
+        s, u = self.spec, self.spec.units
         N, T, F = X.shape
-        b_in, b_rec = self._split_bias(gates)
-        cols = self._lean_columns()
-        W = self.weights["kernel"] * gates.scale
-        U = self.weights["recurrent_kernel"] * gates.scale
-        b_in = None if b_in is None else b_in * gates.scale
-        if cols is not None:
-            W, U = W[:, cols], U[:, cols]
-            b_in = None if b_in is None else b_in[cols]
-        Xt, Mb = self._time_major(X, mask)
-        X2 = xp.ascontiguousarray(Xt).reshape(T * N, F)
-        A = X2 @ W
-        if b_in is not None:
-            A += b_in
-        A = A.reshape(T, N, G * u)
-        Hseq = xp.empty((T, N, u), X.dtype) if s.return_sequences else None
-        with one_blas_thread():
-            h = self._infer(A, xp.ascontiguousarray(U), b_rec, Mb, Hseq)
-        return self._output(Hseq, Mb) if s.return_sequences else h
-
-    def _lean_columns(self):
-        """Column order of the gates in the lean path (None: the Keras order)."""
-        return None
-
-    def _forward(self, X, training, mask, gates):
-        s, u, G = self.spec, self.spec.units, self.n_gates
-        N, T, F = X.shape
-        W, U = self.weights["kernel"], self.weights["recurrent_kernel"]
-        b_in, b_rec = self._split_bias(gates)
-        if gates.fast:
-            W, U = W * gates.scale, U * gates.scale
-            b_in = None if b_in is None else b_in * gates.scale
-
-        Xt, Mb = self._time_major(X, mask)
-        in_m, rec_m = self._dropout_masks(training, N, F)
-
-        held = {}
+        in_m, rec_m = self._dropout_masks(training, N, F)  # drawn for the whole batch
+        order = self._gate_order()
+        if order is not None:
+            in_m = in_m[order] if in_m is not None and in_m.ndim == 3 else in_m
+            rec_m = None if rec_m is None else rec_m[order]
+        w = self._prepare(gates)
+        parts = self._parts(N)
+        Y = xp.empty((N, T, u) if s.return_sequences else (N, u), X.dtype)
         self._passes += 1
         this_pass = self._passes
+        backs = [None] * len(parts)
 
-        def take(name, shape):
-            return self._ws.take(held, name, shape, X.dtype)
+        def forward_part(p, rows):
+            Xp, mp, Yp, ws = X[rows], _rows(mask, rows), Y[rows], self._workspace(p)
+            if lean:
+                return self._forward_lean(Xp, mp, gates, w, Yp, ws)
+            in_p = _rows(in_m, rows, gate_major=in_m is not None and in_m.ndim == 3)
+            rm = None if rec_m is None else rec_m[:, rows].transpose(0, 2, 1)
+            backs[p] = self._forward_part(Xp, training, mp, gates, w, in_p, rm, Yp, ws)
 
-        X2 = take("X2", (T * N, F))
-        if in_m is None:
-            xp.copyto(X2.reshape(T, N, F), Xt)
-        else:
-            xp.multiply(Xt, in_m if in_m.ndim == 2 else in_m[0], out=X2.reshape(T, N, F))
-        if in_m is None or in_m.ndim == 2:
-            A = xp.matmul(X2, W, out=take("A", (T * N, G * u)))
-        else:  # one input dropout mask per gate (with recurrent dropout, as Keras)
-            A = xp.concatenate([(Xt * in_m[g]).reshape(T * N, F) @ W[:, g * u:(g + 1) * u]
-                                for g in range(G)], axis=1)
-        if b_in is not None:
-            A += b_in
-        A = A.reshape(T, N, G * u)
-
-        if s.return_sequences:
-            Hs = xp.empty((T + 1, N, u), X.dtype)  # the output is a view of it
-        else:
-            Hs = take("Hs", (T + 1, N, u))
-        Hs[0] = 0
-        scan_back = self._scan(A, U, b_rec, Mb, rec_m, gates, Hs, take)
-        Y = self._output(Hs[1:], Mb) if s.return_sequences else Hs[T].copy()
-        if not training:
-            # nothing is pending: free the buffers now; a backprop must come before
-            # the next forward pass
-            self._ws.give(held)
+        _run_parts(forward_part, parts)
 
         def backprop(dY):
+            if lean:
+                # an inference pass keeps no histories: recompute them (same maths, no dropout)
+                return self._pass(X, False, mask, gates, False)[1](dY)
             if not training and self._passes != this_pass:
                 raise RuntimeError(f"{self.name}: backprop of an inference pass is only "
                                    "possible before the next forward pass")
-            if s.return_sequences:
-                dH, dlast = dY.transpose(1, 0, 2), xp.zeros((N, u), X.dtype)
-                if self.zero_output_for_mask and Mb is not None:
-                    dH = dH * Mb
-            else:
-                dH, dlast = None, dY.astype(X.dtype, copy=True)
-            dA, dU, db_rec = scan_back(dH, dlast)
-            dA2 = dA.reshape(T * N, G * u)
-            Wk = self.weights["kernel"]
-            dXt = None
-            if in_m is None or in_m.ndim == 2:
-                self.grads["kernel"] = X2.T @ dA2
-                if self.input_grad:
-                    dXt = (dA2 @ Wk.T).reshape(T, N, F)
-                    if in_m is not None:
-                        dXt *= in_m
-            else:
-                dXt = xp.zeros((T, N, F), X.dtype) if self.input_grad else None
-                dW = xp.empty_like(Wk)
-                for g in range(G):
-                    cols = slice(g * u, (g + 1) * u)
-                    Xg = (Xt * in_m[g]).reshape(T * N, F)
-                    dW[:, cols] = Xg.T @ dA2[:, cols]
-                    if dXt is not None:
-                        dXt += (dA2[:, cols] @ Wk[:, cols].T).reshape(T, N, F) * in_m[g]
-                self.grads["kernel"] = dW
-            self.grads["recurrent_kernel"] = dU
-            if s.use_bias:
-                self.grads["bias"] = self._bias_grad(dA2.sum(axis=0), db_rec)
-            self._ws.give(held)
-            if dXt is None:
-                return None
-            if s.go_backwards:
-                dXt = dXt[::-1]
-            # (N, T, F) as a view of the time-major result; consumers read it as they need
-            return dXt.transpose(1, 0, 2)
+            dX = xp.empty((N, T, F), X.dtype) if self.input_grad else None
+            grads = [None] * len(parts)
+
+            def backprop_part(p, rows):
+                grads[p] = backs[p](dY[rows], None if dX is None else dX[rows])
+
+            _run_parts(backprop_part, parts)
+            for name in grads[0]:  # the weight gradients sum over the parts, in order
+                g = grads[0][name]
+                for more in grads[1:]:
+                    g += more[name]
+                self.grads[name] = g
+            if order is not None:  # back to Keras's column order
+                inv = xp.argsort(self._columns())
+                for name, g in self.grads.items():
+                    self.grads[name] = g[..., inv]
+            return dX
 
         return Y, backprop
+
+    def _forward_part(self, X, training, mask, gates, w, in_m, rm, Y, ws):
+        """A batch part's forward pass, writing its output rows Y; returns its
+        backprop(dY, dX), which writes dX (when given) and returns the weight gradients.
+        rm: the part's recurrent dropout masks (G, u, n) or None."""
+        s, u, G = self.spec, self.spec.units, self.n_gates
+        N, T, F = X.shape
+        held = {}
+
+        def take(name, shape):
+            return ws.take(held, name, shape, X.dtype)
+
+        XF, Mb, A = self._project(X, mask, w, in_m, take)
+        Hs = take("Hs", (T + 1, u, N))
+        Hs[0] = 0
+        scan_back = self._scan(A, w, Mb, rm, gates, Hs, take)
+        self._output(Hs, Mb, Y)
+        if not training:
+            # nothing is pending: free the buffers now; a backprop must come before
+            # the next forward pass
+            ws.give(held)
+
+        def backprop(dY, dX):
+            if s.return_sequences:
+                dH = xp.ascontiguousarray(dY.transpose(1, 2, 0), dtype=X.dtype)
+                if self.zero_output_for_mask and Mb is not None:
+                    dH *= Mb
+                dlast = xp.zeros((u, N), X.dtype)
+            else:
+                dH, dlast = None, xp.array(dY.T, X.dtype)
+            dAf, dU, db_rec = scan_back(dH, dlast)  # dAf (G*u, T, n)
+            dA2 = dAf.reshape(G * u, T * N)
+            X2 = XF.reshape(F, T * N)
+            grads = {}
+            dXf = None
+            if in_m is None or in_m.ndim == 2:
+                grads["kernel"] = X2 @ dA2.T
+                if dX is not None:
+                    dXf = (w.W @ dA2).reshape(F, T, N)
+                    if in_m is not None:
+                        dXf *= in_m.T[:, None]
+            else:
+                dXf = xp.zeros((F, T, N), X.dtype) if dX is not None else None
+                dW = xp.empty((F, G * u), X.dtype)
+                for g in range(G):
+                    gu = slice(g * u, (g + 1) * u)
+                    Xg = XF * in_m[g].T[:, None]  # XF is the undropped input here
+                    dW[:, gu] = Xg.reshape(F, -1) @ dA2[gu].T
+                    if dXf is not None:
+                        dXf += (w.W[:, gu] @ dA2[gu]).reshape(F, T, N) * in_m[g].T[:, None]
+                grads["kernel"] = dW
+            grads["recurrent_kernel"] = dU
+            if s.use_bias:
+                grads["bias"] = self._bias_grad(dA2.sum(axis=1), db_rec)
+            ws.give(held)
+            if dX is not None:
+                dX[...] = (dXf[:, ::-1] if s.go_backwards else dXf).transpose(2, 1, 0)
+            return grads
+
+        return backprop
+
+    def _forward_lean(self, X, mask, gates, w, Y, ws):
+        """Inference of a batch part into its output rows Y: the input projection as one
+        product, then `_infer`'s time loop."""
+        held = {}
+        N, T, _ = X.shape
+        u = self.spec.units
+
+        def take(name, shape):
+            return ws.take(held, name, shape, X.dtype)
+
+        _, Mb, A = self._project(X, mask, w, None, take)
+        if self.spec.return_sequences:
+            Hs = take("Hs", (T + 1, u, N))
+            self._infer(A, w, Mb, Hs[1:])
+        else:
+            Hs = self._infer(A, w, Mb, None)[None]
+        self._output(Hs, Mb, Y)
+        ws.give(held)
 
     def _bias_grad(self, db_in, db_rec):
         return db_in
 
     def _fast_ok(self):
         return True
-
 
 class SimpleRNN(_RNN):
     """Fully connected recurrent layer (Keras `SimpleRNN`): h = act(x @ W + h @ U + b).
@@ -388,13 +499,13 @@ class SimpleRNN(_RNN):
     def _gate_groups(self):
         return [(self.spec.activation, self.spec.units)]
 
-    def _scan(self, A, U, b_rec, Mb, rm, gates, Hs, take):
-        T, N, u = A.shape
-        Zpre = None if gates.fast else xp.empty_like(A)
-        R = xp.empty((N, u), A.dtype)
+    def _scan(self, A, w, Mb, rm, gates, Hs, take):
+        T, u, N = A.shape
+        Zpre = None if gates.fast else take("Zpre", A.shape)
+        R = xp.empty((u, N), A.dtype)
         for t in _steps(T):
             a = A[t]
-            a += _rec(Hs[t], U, rm) if rm is not None else xp.matmul(Hs[t], U, out=R)
+            a += _rec(Hs[t], w.UT, rm, R)
             if Zpre is not None:
                 Zpre[t] = a
             gates.apply(a)
@@ -404,7 +515,6 @@ class SimpleRNN(_RNN):
 
         def back(dH, carry):
             D = gates.derivative(A, Zpre, take("D", A.shape))
-            UT = xp.ascontiguousarray(self.weights["recurrent_kernel"].T)
             dA = take("dA", A.shape)
             for t in _steps(T, backwards=True):
                 dh = carry if dH is None else dH[t] + carry
@@ -412,10 +522,11 @@ class SimpleRNN(_RNN):
                     keep = xp.where(Mb[t], 0, dh)
                     dh *= Mb[t]
                 xp.multiply(dh, D[t], out=dA[t])
-                carry = _rec_T(dA[t], UT, rm)
+                carry = _rec_T(dA[t], w.U, rm)
                 if Mb is not None:
                     carry += keep
-            return dA, _rec_dU(Hs[:-1], dA, rm), None
+            dAf = _fm(dA)
+            return dAf, _rec_dU(_fm(Hs[:-1]), dAf, rm), None
 
         return back
 
@@ -425,13 +536,19 @@ class LSTM(_RNN):
 
     Shapes: X (batch, T, F) -> (batch, units), or (batch, T, units) with return_sequences;
     kernel (F, 4u), recurrent_kernel (u, 4u), bias (4u,).
+
+    Internally the gates run in the order o, i, f, c: the sigmoid gates side by side, so
+    one block covers them, and those the cell gradient scales (i, f, c) too.
     """
 
     n_gates = 4
 
+    def _gate_order(self):
+        return [3, 0, 1, 2]
+
     def _gate_groups(self):
         s, u = self.spec, self.spec.units
-        return [(s.recurrent_activation, 2 * u), (s.activation, u), (s.recurrent_activation, u)]
+        return [(s.recurrent_activation, 3 * u), (s.activation, u)]
 
     def _bias_initializer(self):
         if not self.spec.unit_forget_bias:
@@ -447,26 +564,21 @@ class LSTM(_RNN):
     def _lean_ok(self):
         return self.spec.recurrent_activation == "sigmoid" and self.spec.activation == "tanh"
 
-    def _lean_columns(self):
-        # i, f, o, c: the sigmoid gates side by side, so one affine covers them
-        u = self.spec.units
-        return xp.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
-
-    def _infer(self, A, U, b_rec, Mb, Hseq):
-        """The inference time loop: only h and c are kept (and Hseq when given)."""
-        T, N, G4 = A.shape
+    def _infer(self, A, w, Mb, Hseq):
+        """The inference time loop: only h and c are kept (and Hseq (T, u, n) when given)."""
+        T, G4, N = A.shape
         u = G4 // 4
         dt = A.dtype
         half = dt.type(0.5)
-        R = xp.empty((N, G4), dt)
-        S = R[:, :3 * u]  # sigmoid columns (their 1/2 is folded into the weights)
-        i, f, o, g = (R[:, k * u:(k + 1) * u] for k in range(4))
-        h, h_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
-        c, c_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
-        tmp = xp.empty((N, u), dt)
+        R = xp.empty((G4, N), dt)
+        S = R[:3 * u]  # sigmoid rows (their 1/2 is folded into the weights)
+        o, i, f, g = (R[k * u:(k + 1) * u] for k in range(4))
+        h, h_new = xp.zeros((u, N), dt), xp.empty((u, N), dt)
+        c, c_new = xp.zeros((u, N), dt), xp.empty((u, N), dt)
+        tmp = xp.empty((u, N), dt)
         keep = None if Mb is None else ~Mb
         for t in _steps(T):
-            xp.matmul(h, U, out=R)
+            xp.matmul(w.UT, h, out=R)
             R += A[t]
             xp.tanh(R, out=R)
             S *= half
@@ -485,67 +597,76 @@ class LSTM(_RNN):
                 h, h_new = out, h
             else:
                 h = out
-        return h if Hseq is None else None
+        return h
 
-    def _scan(self, A, U, b_rec, Mb, rm, gates, Hs, take):
-        T, N, G4 = A.shape
+    def _scan(self, A, w, Mb, rm, gates, Hs, take):
+        T, G4, N = A.shape
         u = G4 // 4
         dt = A.dtype
         cell_act = activations.get(self.spec.activation)
         fast = gates.fast and self.spec.activation == "tanh"
-        Cs = take("Cs", (T + 1, N, u))
+        Cs = take("Cs", (T + 1, u, N))
         Cs[0] = 0
-        TC = take("TC", (T, N, u))
-        Zpre = None if gates.fast else xp.empty_like(A)
-        R = xp.empty((N, G4), dt)
-        tmp = xp.empty((N, u), dt)
+        TC = take("TC", (T, u, N))
+        Zpre = None if gates.fast else take("Zpre", A.shape)
+        R = xp.empty((G4, N), dt)
+        tmp = xp.empty((u, N), dt)
         for t in _steps(T):
             a = A[t]
-            a += _rec(Hs[t], U, rm) if rm is not None else xp.matmul(Hs[t], U, out=R)
+            a += _rec(Hs[t], w.UT, rm, R)
             if Zpre is not None:
                 Zpre[t] = a
             gates.apply(a)
             c = Cs[t + 1]
-            xp.multiply(a[:, u:2 * u], Cs[t], out=c)
-            xp.multiply(a[:, :u], a[:, 2 * u:3 * u], out=tmp)
+            xp.multiply(a[2 * u:3 * u], Cs[t], out=c)
+            xp.multiply(a[u:2 * u], a[3 * u:], out=tmp)
             c += tmp
             if fast:
                 xp.tanh(c, out=TC[t])
             else:
                 TC[t] = cell_act(c)[0]
-            xp.multiply(a[:, 3 * u:], TC[t], out=Hs[t + 1])
+            xp.multiply(a[:u], TC[t], out=Hs[t + 1])
             if Mb is not None:
                 keep = ~Mb[t]
                 xp.copyto(c, Cs[t], where=keep)
                 xp.copyto(Hs[t + 1], Hs[t], where=keep)
 
         def back(dH, dh_carry):
-            # Gate derivatives are formed step by step while the step's data is in
-            # cache; whole-sequence precomputation costs more memory traffic.
-            if gates.fast:
-                D, beta, gamma = xp.empty((N, G4), dt), gates.beta, gates.gamma
-            else:
+            # The factors that do not depend on the carried gradients are formed for a
+            # chunk of steps at a time, with a few calls while the chunk is in cache,
+            # leaving the steps only the carried chain:
+            #   dc = dh * P + dc',  P = o * tanh'(c);  da_o = dh * Ko,  Ko = tanh(c) * o'
+            #   (da_i, da_f, da_c) = dc * K3,  K3 = (c~ * i', c_prev * f', i * c~')
+            # (x' the derivative of gate x's activation at its pre-activation).
+            if not gates.fast:
                 Dall = gates.derivative(A, Zpre, take("D", A.shape))
             if not fast:
                 Dtc = cell_act(Cs[1:])[1](xp.ones_like(TC))
-            UT = xp.ascontiguousarray(self.weights["recurrent_kernel"].T)
             dA = take("dA", A.shape)
-            dc_carry = xp.zeros((N, u), dt)
-            dc, P = xp.empty((N, u), dt), xp.empty((N, u), dt)
+            K = xp.empty((_CHUNK, G4, N), dt)
+            P = xp.empty((_CHUNK, u, N), dt)
+            dc_carry = xp.zeros((u, N), dt)
+            dc = xp.empty((u, N), dt)
             for t in _steps(T, backwards=True):
-                a, tc, da = A[t], TC[t], dA[t]
-                if gates.fast:
-                    xp.subtract(a, beta, out=D)
-                    xp.square(D, out=D)
-                    xp.subtract(gamma, D, out=D)
-                else:
-                    D = Dall[t]
-                if fast:
-                    xp.multiply(tc, tc, out=P)
-                    xp.subtract(1, P, out=P)
-                else:
-                    P[...] = Dtc[t]
-                P *= a[:, 3 * u:]
+                k = t % _CHUNK
+                if t == T - 1 or k == _CHUNK - 1:  # the chunk of steps t0..t
+                    t0 = t - k
+                    Kc, Pc, Ac, TCc = K[:k + 1], P[:k + 1], A[t0:t + 1], TC[t0:t + 1]
+                    if gates.fast:
+                        gates.derivative(Ac, None, Kc)
+                    else:
+                        Kc[...] = Dall[t0:t + 1]
+                    Kc[:, :u] *= TCc
+                    Kc[:, u:2 * u] *= Ac[:, 3 * u:]
+                    Kc[:, 2 * u:3 * u] *= Cs[t0:t + 1]
+                    Kc[:, 3 * u:] *= Ac[:, u:2 * u]
+                    if fast:
+                        xp.multiply(TCc, TCc, out=Pc)
+                        xp.subtract(1, Pc, out=Pc)
+                    else:
+                        Pc[...] = Dtc[t0:t + 1]
+                    Pc *= Ac[:, :u]
+                da = dA[t]
                 dh = dh_carry if dH is None else dH[t] + dh_carry
                 if Mb is not None:
                     m = Mb[t]
@@ -553,19 +674,17 @@ class LSTM(_RNN):
                     dc_keep = xp.where(m, 0, dc_carry)
                     dh *= m
                     dc_carry *= m
-                xp.multiply(dh, P, out=dc)
+                xp.multiply(dh, P[k], out=dc)
                 dc += dc_carry
-                xp.multiply(dc, a[:, 2 * u:3 * u], out=da[:, :u])
-                xp.multiply(dc, Cs[t], out=da[:, u:2 * u])
-                xp.multiply(dc, a[:, :u], out=da[:, 2 * u:3 * u])
-                xp.multiply(dh, tc, out=da[:, 3 * u:])
-                da *= D
-                xp.multiply(dc, a[:, u:2 * u], out=dc_carry)
-                dh_carry = _rec_T(da, UT, rm)
+                xp.multiply(dh, K[k, :u], out=da[:u])
+                xp.multiply(K[k, u:].reshape(3, u, N), dc, out=da[u:].reshape(3, u, N))
+                xp.multiply(dc, A[t, 2 * u:3 * u], out=dc_carry)
+                dh_carry = _rec_T(da, w.U, rm)
                 if Mb is not None:
                     dh_carry += dh_keep
                     dc_carry += dc_keep
-            return dA, _rec_dU(Hs[:-1], dA, rm), None
+            dAf = _fm(dA)
+            return dAf, _rec_dU(_fm(Hs[:-1]), dAf, rm), None
 
         return back
 
@@ -613,35 +732,35 @@ class GRU(_RNN):
     def _lean_ok(self):
         return self.spec.recurrent_activation == "sigmoid"
 
-    def _infer(self, A, U, b_rec, Mb, Hseq):
-        """The inference time loop: only h is kept (and Hseq when given)."""
-        T, N, G3 = A.shape
+    def _infer(self, A, w, Mb, Hseq):
+        """The inference time loop: only h is kept (and Hseq (T, u, n) when given)."""
+        T, G3, N = A.shape
         u = G3 // 3
         dt = A.dtype
         half = dt.type(0.5)
         after = self.spec.reset_after
-        R = xp.empty((N, G3 if after else 2 * u), dt)
-        ZR = R[:, :2 * u]
-        z, r = R[:, :u], R[:, u:2 * u]
-        HH = R[:, 2 * u:] if after else xp.empty((N, u), dt)
-        U_zr, U_h = (U, None) if after else (xp.ascontiguousarray(U[:, :2 * u]), U[:, 2 * u:])
-        h, h_new = xp.zeros((N, u), dt), xp.empty((N, u), dt)
+        R = xp.empty((G3 if after else 2 * u, N), dt)
+        ZR = R[:2 * u]
+        z, r = R[:u], R[u:2 * u]
+        HH = R[2 * u:] if after else xp.empty((u, N), dt)
+        UT_zr, UT_h = (w.UT, None) if after else (w.UT[:2 * u], w.UT[2 * u:])
+        h, h_new = xp.zeros((u, N), dt), xp.empty((u, N), dt)
         keep = None if Mb is None else ~Mb
         for t in _steps(T):
             a = A[t]
-            xp.matmul(h, U_zr, out=R)
-            ZR += a[:, :2 * u]
+            xp.matmul(UT_zr, h, out=R)
+            ZR += a[:2 * u]
             xp.tanh(ZR, out=ZR)
             ZR *= half
             ZR += half
             if after:
-                if b_rec is not None:
-                    HH += b_rec
+                if w.b_rec is not None:
+                    HH += w.b_rec
                 HH *= r
             else:
                 xp.multiply(r, h, out=h_new)
-                xp.matmul(h_new, U_h, out=HH)
-            HH += a[:, 2 * u:]
+                xp.matmul(UT_h, h_new, out=HH)
+            HH += a[2 * u:]
             xp.tanh(HH, out=HH)
             out = h_new if Hseq is None else Hseq[t]
             xp.subtract(h, HH, out=out)
@@ -653,45 +772,45 @@ class GRU(_RNN):
                 h, h_new = out, h
             else:
                 h = out
-        return h if Hseq is None else None
+        return h
 
-    def _scan(self, A, U, b_rec, Mb, rm, gates, Hs, take):
-        T, N, G3 = A.shape
+    def _scan(self, A, w, Mb, rm, gates, Hs, take):
+        T, G3, N = A.shape
         u = G3 // 3
         dt = A.dtype
         after = self.spec.reset_after
-        RH = take("RH", (T, N, u))  # reset_after: h @ U_h + b_h; else r * h_prev
-        Zpre = None if gates.fast else xp.empty_like(A)
+        RH = take("RH", (T, u, N))  # reset_after: U_h.T @ h + b_h; else r * h_prev
+        Zpre = None if gates.fast else take("Zpre", A.shape)
         rm_zr = None if rm is None else rm[:2]
         rm_h = None if rm is None else rm[2]
-        U_zr, U_h = U[:, :2 * u], U[:, 2 * u:]
-        R = xp.empty((N, G3), dt)
+        UT_zr, UT_h = w.UT[:2 * u], w.UT[2 * u:]
+        R = xp.empty((G3, N), dt)
+        tmp = xp.empty((u, N), dt)
         for t in _steps(T):
             a = A[t]
             hp = Hs[t]
             if after:
-                if rm is None:
-                    xp.matmul(hp, U, out=R)
+                Rt = _rec(hp, w.UT, rm, R)
+                a[:2 * u] += Rt[:2 * u]
+                if w.b_rec is None:
+                    RH[t] = Rt[2 * u:]
                 else:
-                    R = _rec(hp, U, rm)
-                a[:, :2 * u] += R[:, :2 * u]
-                RH[t] = R[:, 2 * u:]
-                if b_rec is not None:
-                    RH[t] += b_rec
+                    xp.add(Rt[2 * u:], w.b_rec, out=RH[t])
             else:
-                a[:, :2 * u] += _rec(hp, U_zr, rm_zr)
+                a[:2 * u] += _rec(hp, UT_zr, rm_zr, R[:2 * u])
             if Zpre is not None:
-                Zpre[t, :, :2 * u] = a[:, :2 * u]
-            self._act_zr(gates, a, u)
-            z, r, hh = a[:, :u], a[:, u:2 * u], a[:, 2 * u:]
+                Zpre[t, :2 * u] = a[:2 * u]
+            gates.apply(a[:2 * u])
+            z, r, hh = a[:u], a[u:2 * u], a[2 * u:]
             if after:
-                hh += r * RH[t]
+                xp.multiply(r, RH[t], out=tmp)
             else:
                 xp.multiply(r, hp if rm_h is None else hp * rm_h, out=RH[t])
-                hh += RH[t] @ U_h
+                xp.matmul(UT_h, RH[t], out=tmp)
+            hh += tmp
             if Zpre is not None:
-                Zpre[t, :, 2 * u:] = hh
-            self._act_h(gates, hh)
+                Zpre[t, 2 * u:] = hh
+            gates.apply(hh, 2 * u)
             h = Hs[t + 1]
             xp.subtract(hp, hh, out=h)
             h *= z
@@ -701,19 +820,18 @@ class GRU(_RNN):
 
         def back(dH, carry):
             D = gates.derivative(A, Zpre, take("D", A.shape))
-            Z, Rg, HH = (A[..., k * u:(k + 1) * u] for k in range(3))
+            Z, Rg, HH = (A[:, k * u:(k + 1) * u] for k in range(3))
             Kz = xp.subtract(Hs[:-1], HH, out=take("Kz", RH.shape))
-            Kz *= D[..., :u]
+            Kz *= D[:, :u]
             Kh = xp.subtract(1, Z, out=take("Kh", RH.shape))
-            Kh *= D[..., 2 * u:]
-            UT = xp.ascontiguousarray(self.weights["recurrent_kernel"].T)
-            UT_zr, UT_h = UT[:2 * u], UT[2 * u:]
+            Kh *= D[:, 2 * u:]
+            U_zr, U_h = w.U[:, :2 * u], w.U[:, 2 * u:]
             dA = take("dA", A.shape)
             if after:
-                Kr = xp.multiply(RH, D[..., u:2 * u], out=take("Kr", RH.shape))
+                Kr = xp.multiply(RH, D[:, u:2 * u], out=take("Kr", RH.shape))
                 dR = take("dR", A.shape)
             else:
-                Dr = D[..., u:2 * u]
+                Dr = D[:, u:2 * u]
                 Hh = Hs[:-1] if rm_h is None else Hs[:-1] * rm_h
             for t in _steps(T, backwards=True):
                 dh = carry if dH is None else dH[t] + carry
@@ -721,54 +839,38 @@ class GRU(_RNN):
                     keep = xp.where(Mb[t], 0, dh)
                     dh *= Mb[t]
                 da = dA[t]
-                dph = da[:, 2 * u:]
-                xp.multiply(dh, Kz[t], out=da[:, :u])
+                dph = da[2 * u:]
+                xp.multiply(dh, Kz[t], out=da[:u])
                 xp.multiply(dh, Kh[t], out=dph)
                 if after:
-                    xp.multiply(dph, Kr[t], out=da[:, u:2 * u])
+                    xp.multiply(dph, Kr[t], out=da[u:2 * u])
                     dr = dR[t]
-                    dr[:, :2 * u] = da[:, :2 * u]
-                    xp.multiply(dph, Rg[t], out=dr[:, 2 * u:])
-                    carry = _rec_T(dr, UT, rm)
+                    dr[:2 * u] = da[:2 * u]
+                    xp.multiply(dph, Rg[t], out=dr[2 * u:])
+                    carry = _rec_T(dr, w.U, rm)
                 else:
-                    d_rh = dph @ UT_h
-                    xp.multiply(d_rh, Hh[t], out=da[:, u:2 * u])
-                    da[:, u:2 * u] *= Dr[t]
+                    d_rh = U_h @ dph
+                    xp.multiply(d_rh, Hh[t], out=da[u:2 * u])
+                    da[u:2 * u] *= Dr[t]
                     d_rh *= Rg[t]
                     if rm_h is not None:
                         d_rh *= rm_h
-                    carry = _rec_T(da[:, :2 * u], UT_zr, rm_zr) + d_rh
+                    carry = _rec_T(da[:2 * u], U_zr, rm_zr) + d_rh
                 carry += dh * Z[t]
                 if Mb is not None:
                     carry += keep
+            dAf, Hf = _fm(dA), _fm(Hs[:-1])
             if after:
-                dU = _rec_dU(Hs[:-1], dR, rm)
-                db_rec = dR[..., 2 * u:].sum(axis=(0, 1))
+                dU = _rec_dU(Hf, _fm(dR), rm)
+                db_rec = dR[:, 2 * u:].sum(axis=(0, 2))
             else:
-                dU = xp.concatenate([_rec_dU(Hs[:-1], dA[..., :2 * u], rm_zr),
-                                     RH.reshape(-1, u).T @ dA[..., 2 * u:].reshape(-1, u)], axis=1)
+                RHf = _fm(RH).reshape(u, -1)
+                dU = xp.concatenate([_rec_dU(Hf, dAf[:2 * u], rm_zr),
+                                     RHf @ dAf[2 * u:].reshape(u, -1).T], axis=1)
                 db_rec = None
-            return dA, dU, db_rec
+            return dAf, dU, db_rec
 
         return back
-
-    @staticmethod
-    def _act_zr(gates, a, u):
-        if gates.fast:
-            zr = a[:, :2 * u]
-            xp.tanh(zr, out=zr)
-            zr *= gates.alpha[:2 * u]
-            zr += gates.beta[:2 * u]
-        else:
-            name = gates.groups[0][0]
-            a[:, :2 * u] = activations.get(name)(a[:, :2 * u])[0]
-
-    @staticmethod
-    def _act_h(gates, hh):
-        if gates.fast:
-            xp.tanh(hh, out=hh)
-        else:
-            hh[...] = activations.get(gates.groups[1][0])(hh)[0]
 
 
 class Bidirectional(Layer):
@@ -778,6 +880,8 @@ class Bidirectional(Layer):
     and "backward/<name>". Shapes: X (batch, T, F) -> (batch, [T,] 2 * units) for
     merge_mode concat, else (batch, [T,] units).
     """
+
+    splits_work = True
 
     def __init__(self, spec, name, seed, dtype="float32"):
         super().__init__(spec, name, seed, dtype)
