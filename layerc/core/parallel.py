@@ -1,10 +1,13 @@
-"""The batch split across cores, for NumPy's single-threaded elementwise loops.
+"""The batch split across cores.
 
-NumPy runs its elementwise loops (copies, ReLU, pooling, col2im adds) on one core while
-BLAS uses them all; NumPy releases the GIL inside those loops, so splitting a big one
-along the batch axis over a few threads uses the other cores too (~1.7x on 2 cores for
-the seed CNN's 11 MB activations). Each part writes its own rows only, so results are
-the same bit for bit. LAYERC_NUM_THREADS=1 turns it off.
+NumPy runs its elementwise loops on one core, and on this kind of machine two one-thread
+BLAS products run faster than one two-thread product. Layers that do big work (the
+convolutions, recurrent layers, big Dense products) therefore split the batch over a
+small thread pool themselves, with OpenBLAS on one thread (`one_blas_thread`, which the
+model holds while such layers run). NumPy and BLAS release the GIL inside their loops,
+so the parts run at once. Each part writes its own rows only and partial sums are added
+in a fixed order, so results are the same run to run for a given thread count;
+LAYERC_NUM_THREADS sets it (1 turns the splitting off).
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ _pool = None
 
 
 def n_threads() -> int:
-    env = os.environ.get("LAYERC_NUM_THREADS")
-    if env:
+    """Threads to split work over: LAYERC_NUM_THREADS if it is a number, else the cores
+    this process may use (at most 8)."""
+    env = os.environ.get("LAYERC_NUM_THREADS", "")
+    if env.strip().isdigit():
         return max(1, int(env))
     try:
         cores = len(os.sched_getaffinity(0))
