@@ -50,12 +50,21 @@ def tanh(Z):
 
 def softmax(Z):
     E = xp.exp(Z - Z.max(axis=-1, keepdims=True))
-    Y = E / E.sum(axis=-1, keepdims=True)
+    return softmax_(E, shifted=True)
+
+
+def softmax_(Z, shifted=False):
+    """softmax overwriting Z, for a layer's own fresh pre-activation (the same operations,
+    so the same bits, without the temporaries); shifted: Z already holds exp(Z - max)."""
+    if not shifted:
+        Z -= Z.max(axis=-1, keepdims=True)
+        xp.exp(Z, out=Z)
+    Z /= Z.sum(axis=-1, keepdims=True)
 
     def backprop(dY):
-        return Y * (dY - (dY * Y).sum(axis=-1, keepdims=True))
+        return Z * (dY - (dY * Z).sum(axis=-1, keepdims=True))
 
-    return Y, backprop
+    return Z, backprop
 
 
 def gelu(Z):
@@ -162,6 +171,10 @@ ACTIVATIONS = {
     "gelu": gelu, "elu": elu, "selu": selu, "leaky_relu": leaky_relu, "silu": silu,
     "swish": silu, "softplus": softplus, "softsign": softsign, "hard_sigmoid": hard_sigmoid,
 }
+
+
+# Variants that overwrite their input: for a layer's own fresh pre-activation.
+IN_PLACE = {"relu": relu_, "softmax": softmax_}
 
 
 def get(name: str | None):

@@ -31,8 +31,9 @@ class Dense(Layer):
         Z = matmul(X.reshape(-1, X.shape[-1]), W).reshape(*X.shape[:-1], W.shape[1])
         if self.spec.use_bias:
             Z += self.weights["bias"]
-        if self.spec.activation == "relu" and not self.fused_output:
-            Y, act_backprop = activations.relu_(Z)  # Z is ours: rectify it in place
+        in_place = None if self.fused_output else activations.IN_PLACE.get(self.spec.activation)
+        if in_place:
+            Y, act_backprop = in_place(Z)  # Z is ours: activate it in place
         else:
             Y, act_backprop = self.activate(Z, self.spec.activation)
 
