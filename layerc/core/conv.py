@@ -104,9 +104,13 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     M = N * per_image
     Y = xp.empty((N, *yout, F), X.dtype)
     winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
-    wino = winograd.usable((kh, kw), strides, dilation, pool, C)
+    wino = winograd.usable((kh, kw), strides, dilation, pool, C, F)
     if wino:
         U = winograd.transform_kernel(W)
+        tiles = yout if pool is not None else winograd.tiles_for(out)
+        # tiles sticking out past the output read zeros past the input
+        Xw = pad_spatial(Xp, ((0, max(0, 2 * tiles[0] + 2 - Xp.shape[1])),
+                              (0, max(0, 2 * tiles[1] + 2 - Xp.shape[2]))))
         kept = {}  # part start -> its transformed input V
         direct = None
     else:
@@ -124,9 +128,11 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
 
     def forward(part):
         if wino:
-            Y4, V = winograd.forward(Xp[part], U, yout)
+            Y4, V = winograd.forward(Xw[part], U, tiles)
             if keep:
                 kept[part.start] = V
+            if pool is None:
+                winograd.untile(Y4, Y[part])
             finish(part, list(Y4))
         else:
             direct.forward(part, finish)
@@ -137,7 +143,7 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     def backprop(dY):
         if not keep:  # forward ran in inference mode
             return conv2d(X, W, strides, dilation, pads, bias, input_grad, True, relu, pool)[1](dY)
-        dXp = xp.zeros(Xp.shape, X.dtype) if input_grad else None
+        dXp = xp.zeros((Xw if wino else Xp).shape, X.dtype) if input_grad else None
         grads = {}
 
         def backward(part):
@@ -146,8 +152,11 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
                 g = g * (Y[part] > 0)
             target = dXp[part] if input_grad else None
             if wino:
-                dY4 = xp.empty((n_off, len(g), *yout, F), X.dtype)
-                _route(g, winner[part], list(dY4))
+                if pool is None:
+                    dY4 = winograd.tile(g, tiles)
+                else:
+                    dY4 = xp.empty((n_off, len(g), *yout, F), X.dtype)
+                    _route(g, winner[part], list(dY4))
                 db = g.reshape(-1, F).sum(axis=0) if bias is not None else None
                 grads[part.start] = (winograd.backward(dY4, kept[part.start], U, target), db)
             else:

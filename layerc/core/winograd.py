@@ -1,6 +1,6 @@
-"""Winograd F(2x2, 3x3) for a 3x3, stride-1 convolution followed by 2x2 max pooling.
+"""Winograd F(2x2, 3x3) for a 3x3, stride-1 convolution (and a 2x2 max pooling after it).
 
-Each 2x2 output tile of the convolution is one pooling window. A tile comes from a 4x4
+The output is cut into 2x2 tiles; with pooling, each tile is one pooling window. A tile comes from a 4x4
 input tile d (tiles 2 pixels apart): Y = A^T [(G g G^T) * (B^T d B)] A. With the 16
 transformed positions stacked, the convolution is 16 products (tiles, C) @ (C, F) -- 16
 multiplies per tile and channel pair instead of 36 -- and the transforms are small
@@ -27,11 +27,42 @@ def _matrices(dtype_str):
     return xp.kron(BT, BT), xp.kron(G, G), xp.kron(AT, AT)
 
 
-def usable(kernel, strides, dilation, pool, channels):
-    """Whether conv2d may take this path: 3x3, stride 1, no dilation, 2x2 pooling, and
-    enough channels for the 16 products to pay for the transforms."""
+def usable(kernel, strides, dilation, pool, channels, filters):
+    """Whether conv2d may take this path: 3x3, stride 1, no dilation, no pooling or 2x2
+    pooling, and channels x filters big enough for the 16 products to pay for the
+    transforms (measured on 128 images: 32 -> 64 and 64 -> 64 channels train 1.3-1.6x
+    faster than im2col; 32 -> 32 is slower)."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
-            and tuple(pool or ()) == (2, 2) and channels >= 8)
+            and (pool is None or tuple(pool) == (2, 2)) and channels >= 8
+            and channels * filters >= MIN_CHANNEL_PRODUCT)
+
+
+MIN_CHANNEL_PRODUCT = 2048  # channels x filters from which the Winograd path is taken
+
+
+def tiles_for(out):
+    """The (th, tw) 2x2 output tiles covering an (h, w) output (the last ones may stick out)."""
+    return (out[0] + 1) // 2, (out[1] + 1) // 2
+
+
+def untile(Y4, Y):
+    """Write the tile outputs Y4 (4, n, th, tw, F) into Y (n, h, w, F), dropping what
+    sticks out past Y's edge."""
+    h, w = Y.shape[1:3]
+    for u in range(2):
+        for v in range(2):
+            Y[:, u::2, v::2] = Y4[2 * u + v][:, :(h - u + 1) // 2, :(w - v + 1) // 2]
+
+
+def tile(dY, tiles):
+    """The transpose of `untile`: dY4 (4, n, th, tw, F) from dY (n, h, w, F), zero for
+    tile pixels past the edge."""
+    n, h, w, F = dY.shape
+    dY4 = (xp.empty if (2 * tiles[0], 2 * tiles[1]) == (h, w) else xp.zeros)((4, n, *tiles, F), dY.dtype)
+    for u in range(2):
+        for v in range(2):
+            dY4[2 * u + v][:, :(h - u + 1) // 2, :(w - v + 1) // 2] = dY[:, u::2, v::2]
+    return dY4
 
 
 def transform_kernel(W):

@@ -159,6 +159,10 @@ GRAD_CASES = [
     ("Conv2D", (5, 5, 2), dict(filters=3, kernel_size=3, padding="same", activation="tanh")),
     ("Conv2D", (5, 5, 1), dict(filters=2, kernel_size=3, activation="relu")),
     ("Conv2D", (5, 6, 8), dict(filters=3, kernel_size=3, strides=2, padding="same")),  # C >= 8 path
+    # 3x3, stride 1, C >= 8: Winograd F(2x2, 3x3) where `winograd` is forced, odd and even outputs
+    ("Conv2D", (5, 7, 8), dict(filters=3, kernel_size=3)),
+    ("Conv2D", (6, 6, 9), dict(filters=2, kernel_size=3, padding="same", activation="relu")),
+    ("Conv2D", (7, 4, 8), dict(filters=2, kernel_size=3, padding="same", use_bias=False)),
     ("Conv1D", (9, 2), dict(filters=3, kernel_size=3)),
     ("Conv1D", (7, 9), dict(filters=2, kernel_size=3, padding="causal")),
     ("Conv1D", (9, 2), dict(filters=3, kernel_size=4, strides=2, padding="same")),
@@ -169,7 +173,7 @@ GRAD_CASES = [
 
 
 @pytest.mark.parametrize("kind,input_shape,args", GRAD_CASES)
-def test_gradients(kind, input_shape, args):
+def test_gradients(kind, input_shape, args, conv_path):
     layer = make(kind, input_shape, "float64", **args)
     X = np.random.default_rng(3).standard_normal((2, *input_shape))
     check_layer_gradients(layer, X)
@@ -225,6 +229,7 @@ PARITY_CASES = [
                                  use_bias=False, activation="tanh")),
     ("Conv2D", (11, 11, 2), dict(filters=3, kernel_size=(2, 3), dilation_rate=(2, 1))),
     ("Conv2D", (8, 9, 16), dict(filters=8, kernel_size=3, padding="same", activation="relu")),
+    ("Conv2D", (9, 7, 8), dict(filters=6, kernel_size=3)),  # Winograd, odd output
     ("Conv2D", (9, 8, 12), dict(filters=5, kernel_size=(2, 3), strides=(2, 1))),
     ("Conv1D", (13, 3), dict(filters=4, kernel_size=3, strides=2, padding="same")),
     ("Conv1D", (13, 10), dict(filters=4, kernel_size=3, padding="causal")),
@@ -235,7 +240,7 @@ PARITY_CASES = [
 
 
 @pytest.mark.parametrize("kind,input_shape,args", PARITY_CASES)
-def test_parity_with_keras(keras, kind, input_shape, args):
+def test_parity_with_keras(keras, kind, input_shape, args, conv_path):
     import torch
 
     ours = make(kind, input_shape, **args)

@@ -22,7 +22,7 @@ CASES = [  # (conv kind, input shape, conv args, pool args)
     ("Conv2D", (6, 6, 10), dict(filters=5, kernel_size=(2, 3), dilation_rate=2, padding="same",
                                 activation="relu"), dict(pool_size=3)),
     ("Conv1D", (11, 4), dict(filters=3, kernel_size=3, activation="relu"), dict(pool_size=2)),
-    # 3x3, stride 1, 2x2 pooling, >= 8 channels: Winograd F(2x2, 3x3)
+    # 3x3, stride 1, 2x2 pooling, >= 8 channels: Winograd F(2x2, 3x3) when conv_path forces it
     ("Conv2D", (7, 7, 8), dict(filters=3, kernel_size=3, padding="same", activation="relu"), {}),
     ("Conv2D", (8, 9, 12), dict(filters=5, kernel_size=3, activation="linear"), {}),
 ]
@@ -44,7 +44,7 @@ def coarse(shape, rng):
 
 
 @pytest.mark.parametrize("kind,input_shape,conv_args,pool_args", CASES)
-def test_folded_pooling_equals_conv_then_pool(kind, input_shape, conv_args, pool_args):
+def test_folded_pooling_equals_conv_then_pool(kind, input_shape, conv_args, pool_args, conv_path):
     rng = np.random.default_rng(1)
     conv, pool = pair(kind, input_shape, conv_args, pool_args)
     conv.weights["kernel"][...] = coarse(conv.weights["kernel"].shape, rng)
@@ -69,36 +69,39 @@ def test_folded_pooling_equals_conv_then_pool(kind, input_shape, conv_args, pool
 
 
 @pytest.mark.parametrize("kind,input_shape,conv_args,pool_args", CASES)
-def test_folded_pooling_gradients(kind, input_shape, conv_args, pool_args):
+def test_folded_pooling_gradients(kind, input_shape, conv_args, pool_args, conv_path):
     conv, pool = pair(kind, input_shape, conv_args, pool_args, seed=3)
     assert conv.fuse_pool(pool)
     X = np.random.default_rng(4).standard_normal((2, *input_shape))
     check_layer_gradients(conv, X, training=True)
 
 
-def test_winograd_is_taken_and_close_to_direct_in_float32():
+@pytest.mark.parametrize("input_shape,pool", [((13, 13, 32), True), ((13, 12, 16), False)])
+def test_winograd_is_close_to_im2col_in_float32(monkeypatch, input_shape, pool):
     from layerc.core import winograd
 
-    assert winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 8)
-    assert not winograd.usable((3, 3), (2, 2), (1, 1), (2, 2), 8)
-    assert not winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 3)  # im2col is cheaper
-    assert not winograd.usable((3, 3), (1, 1), (1, 1), None, 8)
+    assert winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 32, 64)
+    assert winograd.usable((3, 3), (1, 1), (1, 1), None, 64, 64)
+    assert not winograd.usable((3, 3), (2, 2), (1, 1), (2, 2), 32, 64)
+    assert not winograd.usable((3, 3), (1, 1), (1, 1), (3, 3), 32, 64)
+    assert not winograd.usable((3, 3), (1, 1), (1, 1), (2, 2), 3, 64)  # im2col is cheaper
+    assert not winograd.usable((3, 3), (1, 1), (1, 1), None, 32, 32)
     rng = np.random.default_rng(5)
-    conv, pool = pair("Conv2D", (13, 13, 32), dict(filters=64, kernel_size=3, activation="relu"), {},
-                      dtype="float32")
+    conv, pool_layer = pair("Conv2D", input_shape, dict(filters=64, kernel_size=3, activation="relu"),
+                            {}, dtype="float32")
     conv.weights["kernel"][...] = rng.standard_normal(conv.weights["kernel"].shape) * 0.1
-    X = rng.standard_normal((6, 13, 13, 32)).astype(np.float32)
-    Z, conv_back = conv.forward(X, True)
-    Y, pool_back = pool.forward(Z, True)
-    dY = rng.standard_normal(Y.shape).astype(np.float32)
-    dX = conv_back(pool_back(dY))
-    grads = {k: g.copy() for k, g in conv.grads.items()}
-    assert conv.fuse_pool(pool)
-    Yf, back = conv.forward(X, True)
-    np.testing.assert_allclose(Yf, Y, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(back(dY), dX, rtol=1e-5, atol=1e-5)
-    for k, g in grads.items():
-        np.testing.assert_allclose(conv.grads[k], g, rtol=1e-4, atol=1e-4, err_msg=k)
+    if pool:
+        assert conv.fuse_pool(pool_layer)
+    X = rng.standard_normal((6, *input_shape)).astype(np.float32)
+    results = []
+    for use in (False, True):
+        monkeypatch.setattr(winograd, "usable", lambda *a, use=use: use)
+        Y, back = conv.forward(X, True)
+        if not results:
+            dY = rng.standard_normal(Y.shape).astype(np.float32)
+        results.append((Y, back(dY), *(conv.grads[k].copy() for k in ("kernel", "bias"))))
+    for direct, wino, tol in zip(*results, (1e-5, 1e-5, 1e-4, 1e-4)):
+        np.testing.assert_allclose(wino, direct, rtol=tol, atol=tol)
 
 
 def test_big_batch_split_across_threads_is_deterministic_and_matches():
