@@ -1,12 +1,13 @@
 """Winograd F(2x2, 3x3) for a 3x3, stride-1 convolution (and a 2x2 max pooling after it).
 
-The output is cut into 2x2 tiles; with pooling, each tile is one pooling window. A tile comes from a 4x4
-input tile d (tiles 2 pixels apart): Y = A^T [(G g G^T) * (B^T d B)] A. With the 16
-transformed positions stacked, the convolution is 16 products (tiles, C) @ (C, F) -- 16
-multiplies per tile and channel pair instead of 36 -- and the transforms are small
-matrix products over the 16 positions (Kronecker products of B^T, G, A^T). Backprop is
-the same algebra transposed: the kernel gradient is G^T-transformed (V^T @ dM), the
-input gradient B-transformed (dM @ U^T) and added back over the overlapping tiles.
+The output is cut into 2x2 tiles; with pooling, each tile is one pooling window. A tile
+comes from a 4x4 input tile d (tiles 2 pixels apart): Y = A^T [(G g G^T) * (B^T d B)] A.
+With the 16 transformed positions stacked, the convolution is 16 products
+(tiles, C) @ (C, F) -- 16 multiplies per tile and channel pair instead of 36 -- and the
+transforms are small matrix products over the 16 positions (Kronecker products of B^T,
+G, A^T). Backprop is the same algebra transposed: the kernel gradient is G^T-transformed
+(V^T @ dM), the input gradient B-transformed (dM @ U^T) and added back over the
+overlapping tiles.
 
 All coefficients are 0, +-1 and +-1/2, so the float32 results stay within rounding of the
 direct convolution's.
