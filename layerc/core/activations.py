@@ -6,6 +6,7 @@ Results keep Z's dtype.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from . import xp
 from .parallel import split_batch
@@ -20,15 +21,30 @@ def linear(Z):
     return Z, lambda dY: dY
 
 
+def rectify(Z, out=None):
+    """max(Z, 0) (into out): against a row of zeros, which NumPy runs ~2x faster than
+    against the scalar 0 (same values, NaN and -0.0 included)."""
+    if not Z.ndim:
+        return xp.maximum(Z, 0, out=out)
+    return xp.maximum(Z, _zeros(Z.shape[-1], Z.dtype.str), out=out)
+
+
+@lru_cache(maxsize=64)
+def _zeros(n, dtype):
+    z = xp.zeros(n, dtype)
+    z.flags.writeable = False
+    return z
+
+
 def relu(Z):
-    Y = xp.maximum(Z, 0)
+    Y = rectify(Z)
     return Y, lambda dY: dY * (Z > 0)
 
 
 def relu_(Z):
     """relu rectifying Z in place, for a layer's own fresh pre-activation, split over the
     batch across cores; keeps only Y (Y > 0 exactly where Z > 0, NaN included)."""
-    split_batch(lambda b: xp.maximum(Z[b], 0, out=Z[b]), len(Z), Z.size)
+    split_batch(lambda b: rectify(Z[b], out=Z[b]), len(Z), Z.size)
 
     def backprop(dY):
         dZ = xp.empty(dY.shape, dY.dtype)

@@ -8,7 +8,7 @@ offset, each a small product added into a strided slice of the input's gradient.
 """
 from __future__ import annotations
 
-from . import winograd, xp
+from . import activations, winograd, xp
 from .base import Layer, ShapeError, kernel_and_bias
 from .parallel import one_blas_thread, split_batch
 from ..spec.layers import pair, single
@@ -124,7 +124,7 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
         if wino and bias is not None:
             y += bias
         if relu:
-            xp.maximum(y, 0, out=y)
+            activations.rectify(y, out=y)
 
     def forward(part):
         if wino:
