@@ -31,8 +31,9 @@ def _matrices(dtype_str):
 def usable(kernel, strides, dilation, pool, channels, filters):
     """Whether conv2d may take this path: 3x3, stride 1, no dilation, no pooling or 2x2
     pooling, and channels x filters big enough for the 16 products to pay for the
-    transforms (measured on 128 images: 32 -> 64 and 64 -> 64 channels train 1.3-1.6x
-    faster than im2col; 32 -> 32 is slower)."""
+    transforms (`python benchmarks/conv_paths.py`, 128 images: 32 -> 64 and 64 -> 64
+    channels train 1.3-1.5x faster than im2col and infer as fast or faster; 32 -> 32
+    on 28x28 infers ~30% slower)."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
             and (pool is None or tuple(pool) == (2, 2)) and channels >= 8
             and channels * filters >= MIN_CHANNEL_PRODUCT)
