@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from layerc.core import recurrent
+from layerc.core.lstm import LSTM
 from tests.core.gradcheck import check_layer_gradients
 from tests.core.test_recurrent import make
 
@@ -51,7 +52,7 @@ def test_stacked_equals_projection(args, masked, parts, monkeypatch):
     X = np.random.default_rng(0).standard_normal((N, T, F))
     mask = _mask() if masked else None
     stacked = _run(args, X, mask, "float64")
-    monkeypatch.setattr(recurrent.LSTM, "_stacked_ok", lambda self, gates, in_m, rm: False)
+    monkeypatch.setattr(LSTM, "_stacked_ok", lambda self, gates, in_m, rm: False)
     projected = _run(args, X, mask, "float64")
     for a, b in zip(stacked[:2], projected[:2]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

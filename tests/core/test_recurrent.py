@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from layerc.core.base import ShapeError
-from layerc.core.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, _dropout_mask
+from layerc.core.bidirectional import Bidirectional
+from layerc.core.gru import GRU
+from layerc.core.lstm import LSTM
+from layerc.core.recurrent import SimpleRNN, _dropout_mask
 from layerc.core.registry import layer_class
 from layerc.spec import layers as S
 from tests.core.gradcheck import check_layer_gradients
