@@ -79,8 +79,8 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     blocks, the gradient goes back to the winners block by block, and output pixels no
     window covers are never computed. Max pooling commutes with the bias and ReLU, so only
     the pooled maxima are rectified. Without pooling there is one block, in plain order.
-    A 3x3 convolution pooled 2x2 takes Winograd's F(2x2, 3x3) instead (core.winograd),
-    whose output tiles are the pooling windows.
+    A 3x3 stride-1 convolution with enough channels takes Winograd's F(2x2, 3x3) instead
+    (core.winograd); pooled 2x2, its output tiles are the pooling windows.
 
     Each core takes a share of the batch and runs all of it with a one-thread BLAS (two
     one-thread products run ~1.3x faster than one two-thread product here).
