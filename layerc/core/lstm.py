@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import activations, initializers
 from . import xp
-from .recurrent import _CHUNK, _RNN, _fm, _rec, _rec_T, _rec_dU, _step_mask, _steps
+from .recurrent import _CHUNK, _RNN, _fm, _gate_step, _rec_T, _rec_dU, _step_mask, _steps
 
 
 class LSTM(_RNN):
@@ -159,11 +159,7 @@ class LSTM(_RNN):
         R = xp.empty((G4, N), A.dtype)
         tmp = xp.empty((u, N), A.dtype)
         for t in _steps(T):
-            a = A[t]
-            a += _rec(Hs[t], w.UT, rm, R)
-            if Zpre is not None:
-                Zpre[t] = a
-            gates.apply(a)
+            a = _gate_step(A[t], Hs[t], w, rm, R, gates, None if Zpre is None else Zpre[t])
             c = Cs[t + 1]
             xp.multiply(a[2 * u:3 * u], Cs[t], out=c)
             xp.multiply(a[u:2 * u], a[3 * u:], out=tmp)

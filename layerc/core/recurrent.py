@@ -101,6 +101,17 @@ def _rec(h, UT, rm, out=None):
     return xp.matmul(UT.reshape(G, u, u), h * rm).reshape(G * u, n)
 
 
+def _gate_step(a, h, w, rm, R, gates, zpre):
+    """One step's gates in place: a (its input projection, (G*u, n)) plus the recurrent
+    term of the state h (through the buffer R), kept in zpre when given (activations
+    whose derivative needs the pre-activation), then activated."""
+    a += _rec(h, w.UT, rm, R)
+    if zpre is not None:
+        zpre[...] = a
+    gates.apply(a)
+    return a
+
+
 def _rec_T(dR, U, rm):
     """The transpose of `_rec`: dh (u, n) from dR (G*u, n); U (u, G*u) as stored."""
     if rm is None:
@@ -525,12 +536,7 @@ class SimpleRNN(_RNN):
         Zpre = None if gates.fast else take("Zpre", A.shape)
         R = xp.empty((u, N), A.dtype)
         for t in _steps(T):
-            a = A[t]
-            a += _rec(Hs[t], w.UT, rm, R)
-            if Zpre is not None:
-                Zpre[t] = a
-            gates.apply(a)
-            Hs[t + 1] = a
+            Hs[t + 1] = _gate_step(A[t], Hs[t], w, rm, R, gates, None if Zpre is None else Zpre[t])
             if Mb is not None:
                 xp.copyto(Hs[t + 1], Hs[t], where=~Mb[t])
 
