@@ -531,7 +531,12 @@ def rows(results: dict) -> list[dict]:
         for kind, label in (("train", "train samples/s"), ("infer", "infer samples/s")):
             ours = r["layerc"][f"{kind}_median"]
             theirs = r["pytorch"][f"{kind}_median"] if r["pytorch"] else None
-            out.append(_row(model, kind, label, ours, theirs, higher=True))
+            # the ratio is the median of the repeats' own ratios: a repeat times both
+            # frameworks back to back, so its ratio is free of the machine's drift between
+            # repeats, which the ratio of the two medians is not
+            paired = (statistics.median(a / b for a, b in zip(r["layerc"][kind], r["pytorch"][kind]))
+                      if r["pytorch"] else None)
+            out.append(_row(model, kind, label, ours, theirs, higher=True, ratio=paired))
     for model, r in results.get("memory", {}).items():
         ours = (r.get("layerc") or {}).get("peak_mb")
         theirs = (r.get("pytorch") or {}).get("peak_mb")
@@ -541,8 +546,9 @@ def rows(results: dict) -> list[dict]:
     return out
 
 
-def _row(model, kind, label, ours, theirs, higher):
-    ratio = ours / theirs if ours and theirs else None
+def _row(model, kind, label, ours, theirs, higher, ratio=None):
+    if ratio is None and ours and theirs:
+        ratio = ours / theirs
     target = TARGETS.get((model, kind))
     ok = None
     if ratio is not None and target is not None:
