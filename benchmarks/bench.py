@@ -517,7 +517,7 @@ def machine_line(m: dict) -> str:
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items())
     return (f"{m['cpu']}, {m['usable_cpus']} cores, {m['memory_gb']} GB; Python {m['python']}, "
             f"numpy {m['numpy']}{blas}, "
-            + (f"torch {m['torch']} ({m['torch_threads']} threads)" if m["torch"] else "torch not installed")
+            + (f"torch {m['torch']} ({m['torch_threads']} threads)" if m["torch"] else "PyTorch not run (not installed, or --no-torch)")
             + (f"; {env}" if env else ""))
 
 
