@@ -10,8 +10,8 @@ layer's inference and training (forward, then backward to the inputs and weights
   (`aten::mkldnn_rnn_layer` in its profiler);
 - PyTorch's `nn.LSTM` with oneDNN switched off (its own ATen loop);
 - layerc's `LSTM` layer as a model runs it (batch halves on two threads, one-thread BLAS);
-- one batch half alone on one thread (what the layer would take with no second thread
-  competing for the GIL and the caches);
+- one batch half alone on one thread (what the layer would take if the second thread
+  cost nothing: two busy cores run slower than one, and share the caches and the GIL);
 - the matrix products layerc's LSTM cannot avoid, alone, on the same two-thread split:
   per step the gates' product W_stacked (4u, F + 1 + u) @ [x_t; 1; h] and, for
   training, U @ da, then the weight-gradient and input-gradient products. Nothing else:
@@ -24,12 +24,14 @@ Without torch installed only the layerc rows are printed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
 import time
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -130,16 +132,8 @@ def main(argv=None) -> int:
 
     def half_alone(fn):
         def run():
-            import os
-            old = os.environ.get("LAYERC_NUM_THREADS")
-            os.environ["LAYERC_NUM_THREADS"] = "1"
-            try:
+            with mock.patch.dict(os.environ, {"LAYERC_NUM_THREADS": "1"}):
                 fn(X[:N // 2], dY[:N // 2])
-            finally:
-                if old is None:
-                    del os.environ["LAYERC_NUM_THREADS"]
-                else:
-                    os.environ["LAYERC_NUM_THREADS"] = old
         return run
 
     floor_infer, floor_train = product_floor(rng)
