@@ -27,7 +27,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from layerc.core.allocator import keep_freed_memory  # noqa: E402
 from layerc.core.lstm import LSTM  # noqa: E402
-from layerc.core.parallel import one_blas_thread  # noqa: E402
+from layerc.core.parallel import one_blas_thread, split_batch  # noqa: E402
 from layerc.spec import layers as spec_layers  # noqa: E402
 
 N, T, F, UNITS = 64, 80, 64, 128  # benchmarks/specs/lstm.yaml's LSTM, batch 64
@@ -80,13 +79,10 @@ def product_floor(rng):
         h["X2"] @ h["dA2"].T  # kernel, bias and recurrent-kernel gradients
         Wx @ h["dA2"]  # input gradient
 
-    def on_two_threads(fn):
+    def on_two_threads(fn):  # the layer's own split: its thread pool, one-thread BLAS
         def run():
             with one_blas_thread():
-                other = threading.Thread(target=fn, args=(halves[1],))
-                other.start()
-                fn(halves[0])
-                other.join()
+                split_batch(lambda part: fn(halves[part.start]), 2, 1 << 62)
         return run
 
     return on_two_threads(forward), on_two_threads(train)
