@@ -244,30 +244,71 @@ def _read_run_info(run_dir: Path) -> dict:
 
 
 # -- evaluate and predict --------------------------------------------------------------------
-def load_trained(spec_path, weights, overrides=()):
-    """(spec, model, fitted data state) for a spec and a weights file from a run."""
+WEIGHTS = "weights.npz"
+
+
+def resolve_run(spec_or_run, weights=None, data_state=None):
+    """(spec path, weights path, data state path) from a run directory, or a spec and `--weights`.
+
+    A run directory gives its spec.yaml and weights.npz (a `weights` given beside it wins); the
+    data state is `data_state` when given, else the data.json beside the weights (it may not exist).
+    """
+    spec_or_run = Path(spec_or_run)
+    if spec_or_run.is_dir():
+        spec_path = spec_or_run / "spec.yaml"
+        if not spec_path.is_file():
+            raise RunError(f"{spec_or_run} is not a layerc run directory (no spec.yaml)")
+        weights = Path(weights) if weights is not None else spec_or_run / WEIGHTS
+        if not weights.is_file():
+            raise RunError(f"{spec_or_run} holds no {WEIGHTS} (has its training finished?); "
+                           "give --weights FILE, e.g. a checkpoint's weights")
+    else:
+        spec_path = spec_or_run
+        if weights is None:
+            raise RunError(f"{spec_or_run}: give the trained weights with --weights FILE, "
+                           "or a run directory in place of the spec")
+        weights = Path(weights)
+    if weights.suffix.lower() in (".keras", ".h5", ".hdf5"):
+        raise RunError(f"{weights} is a Keras file; import it into layerc weights first "
+                       f"(layerc reads its own {WEIGHTS})")
+    state = Path(data_state) if data_state is not None else weights.parent / FITTED
+    return spec_path, weights, state
+
+
+def load_trained(spec_path, weights, overrides=(), data_state=None):
+    """(spec, model, fitted data state) for a spec and a weights file from a run.
+
+    The weights are loaded (and checked against the spec) before any data is read. A spec with
+    a `data:` section needs the fitted state (`data_state`, else the data.json beside the
+    weights): without it the inputs could not be prepared as in training."""
+    spec_path, weights, state = resolve_run(spec_path, weights, data_state)
     spec = load_spec(spec_path, overrides)
     model = build(spec)
-    load_weights(Path(weights), model)
-    fitted_path = Path(weights).parent / FITTED
+    load_weights(weights, model)
     fitted = None
-    if fitted_path.exists():
+    if state.is_file():
         try:
-            fitted = json.loads(fitted_path.read_text())
+            fitted = json.loads(state.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise RunError(f"{fitted_path} is corrupt") from None
+            raise RunError(f"{state} is corrupt") from None
+    elif data_state is not None:
+        raise RunError(f"data state file {state} not found")
+    elif spec.data is not None:
+        raise RunError(f"the spec's data section is prepared with state fitted in training (vocabulary, "
+                       f"scaling) but there is no {FITTED} at {state}; give the run's with --data-state FILE")
     return spec, model, fitted
 
 
-def evaluate(spec_path, weights, overrides=()) -> dict:
+def evaluate(spec_path, weights=None, overrides=(), data_state=None) -> dict:
     """Test-set loss and metrics of trained weights (the data's test split)."""
     from .train.loop import Trainer
 
-    spec, model, fitted = load_trained(spec_path, weights, overrides)
+    spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
     data = load_dataset(spec, model)
-    if fitted is not None and _canonical(data.fitted) != _canonical(fitted):
+    now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
+    if fitted is not None and _canonical(now) != _canonical(fitted):
         raise RunError(f"the data's preprocessing fitted now differs from the run's {FITTED} "
                        "(vocabulary or statistics): evaluate with the run's own spec.yaml")
     split, part = ("test", data.test) if data.test is not None else ("validation", data.validation)
@@ -283,31 +324,72 @@ def _canonical(fitted) -> str:
     return json.dumps(json.loads(json.dumps(fitted, default=_jsonable)), sort_keys=True)
 
 
-def predict(spec_path, weights, input_path, output_path=None, overrides=(), batch_size=None):
-    """Model outputs for an input file (.npy, .npz, .csv or text lines)."""
-    from .data.inputs import inverse_targets, prepare_inputs, read_input_file
+def predict(spec_path, weights=None, input_path="-", output_path=None, overrides=(), batch_size=None,
+            data_state=None, prepared=False):
+    """Model outputs for an input file (.npy, .npz, .csv or text lines; "-" reads standard input)."""
+    from .data.inputs import inverse_targets, prepare_inputs, read_input_bytes, read_input_file
 
-    spec, model, fitted = load_trained(spec_path, weights, overrides)
-    raw = read_input_file(Path(input_path))
-    x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0])
+    spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
+    if str(input_path) == "-":
+        import sys
+
+        raw = read_input_bytes(sys.stdin.buffer.read())
+    else:
+        raw = read_input_file(Path(input_path))
+    x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0], prepared=prepared)
     y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
-        write_output(Path(output_path), y)
+        write_output(Path(output_path), y, output_columns(spec, model, fitted or {}, y))
     return y
 
 
-def write_output(path: Path, y) -> None:
+def output_columns(spec, model, fitted: dict, y) -> tuple[list[str], list]:
+    """(header, rows) of a predictions table: the predicted class by name and each class's
+    probability for classifiers, else one column per output value named after the output."""
+    import numpy as np
+
+    from .data.prepare import BINARY, CATEGORICAL, SPARSE, loss_task
+
+    task = fitted.get("task") or loss_task(_loss_name(spec))
+    flat = np.asarray(y).reshape(len(y), -1)
+    if task in (SPARSE, CATEGORICAL, BINARY) and np.asarray(y).ndim == 2:
+        probs = np.concatenate([1 - flat, flat], axis=1) if task == BINARY and flat.shape[1] == 1 else flat
+        names = list(fitted.get("label_names") or [])
+        names += [str(i) for i in range(len(names), probs.shape[1])]
+        picked = probs.argmax(axis=1)
+        return (["predicted"] + [f"p_{n}" for n in names[:probs.shape[1]]],
+                [[names[c]] + list(p) for c, p in zip(picked, probs)])
+    column = (fitted.get("timeseries") or {}).get("column")
+    base = column if isinstance(column, str) else model.output_names[0]
+    header = [base] if flat.shape[1] == 1 else [f"{base}_{i}" for i in range(flat.shape[1])]
+    return header, [list(r) for r in flat]
+
+
+def write_output(path: Path, y, table=None) -> None:
+    """Predictions to .npy (the array), .csv (a header, then a row per sample) or "-" (CSV on stdout)."""
     import io
+    import sys
 
     import numpy as np
 
-    if path.suffix == ".npy":
+    if str(path) != "-" and path.suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, y)
         atomic_write(path, buf.getvalue())
-    elif path.suffix == ".csv":
-        buf = io.StringIO()
-        np.savetxt(buf, y.reshape(len(y), -1), delimiter=",", fmt="%.8g")
-        atomic_write(path, buf.getvalue().encode())
+        return
+    if str(path) != "-" and path.suffix != ".csv":
+        raise RunError(f"{path}: write predictions to a .npy or .csv file, or - for standard output")
+    header, rows = table or ([f"y_{i}" for i in range(int(np.prod(y.shape[1:])))], y.reshape(len(y), -1))
+    lines = [",".join(header)] + [",".join(_cell(v) for v in row) for row in rows]
+    text = "\n".join(lines) + "\n"
+    if str(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
     else:
-        raise RunError(f"{path}: write predictions to a .npy or .csv file")
+        atomic_write(path, text.encode())
+
+
+def _cell(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"' if any(c in v for c in ',"\n') else v
+    return f"{float(v):.8g}"

@@ -158,8 +158,10 @@ def train(
 
 @app.command()
 def evaluate(
-    spec: Path = typer.Argument(..., help="Spec file."),
-    weights: Path = typer.Option(..., "--weights", help="Weights file (a run's weights.npz)."),
+    spec: Path = typer.Argument(..., help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (a run's weights.npz)."),
+    data_state: Optional[Path] = typer.Option(None, "--data-state",
+                                              help="The run's fitted data state (default: data.json beside the weights)."),
     set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json."),
 ):
@@ -167,7 +169,7 @@ def evaluate(
     from .. import jobs
     from . import render
 
-    metrics = jobs.evaluate(spec, weights, overrides=set_)
+    metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state)
     if format == Format.json:
         console.print_json(json.dumps(metrics))
     else:
@@ -176,23 +178,22 @@ def evaluate(
 
 @app.command()
 def predict(
-    spec: Path = typer.Argument(..., help="Spec file."),
-    weights: Path = typer.Option(..., "--weights", help="Weights file (a run's weights.npz)."),
-    input: Path = typer.Option(..., "--input", help="Inputs: .npy, .npz, .csv, or .txt (one text per line)."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write predictions to .npy or .csv."),
+    spec: Path = typer.Argument(..., help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (a run's weights.npz)."),
+    input: str = typer.Option(..., "--input", help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin."),
+    output: str = typer.Option("-", "--output", help="Predictions to .csv, .npy, or - for stdout (CSV)."),
+    data_state: Optional[Path] = typer.Option(None, "--data-state",
+                                              help="The run's fitted data state (default: data.json beside the weights)."),
+    prepared: bool = typer.Option(False, "--prepared", help="Inputs already prepared: skip the data section's preparation."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
 ):
-    """Model outputs for new inputs, prepared as the training data was."""
+    """Model outputs for new inputs, prepared as the training data was (a CSV with a header)."""
     from .. import jobs
 
-    y = jobs.predict(spec, weights, input, output, batch_size=batch_size)
-    if output is None:
-        import numpy as np
-
-        with np.printoptions(precision=6, suppress=True, threshold=200):
-            console.print(str(y), markup=False)
-    else:
-        console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
+    y = jobs.predict(spec, weights, input, output, batch_size=batch_size, data_state=data_state,
+                     prepared=prepared)
+    if output != "-":
+        err_console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
 
 
 def _load_model(path: Path):

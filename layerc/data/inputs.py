@@ -1,6 +1,7 @@
 """Raw inputs at prediction time (text lines, CSV rows, arrays) through the fitted preprocessing."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,15 @@ from .errors import DataError
 from .prepare import apply_scaling, check_finite, fit_to_input
 
 
-def prepare_inputs(raw, data_spec, fitted: dict, input_shape: tuple) -> np.ndarray:
+# Older runs' data.json lacks `raw_inputs`; the built-ins' raw form is known.
+RAW_INPUTS = {"mnist": {"dtype": "uint8", "min": 0.0, "max": 255.0, "whole": True}}
+# A first input line made only of these words is a header, not a sample (`text`, `label<TAB>message`).
+HEADER_WORDS = {"text", "texts", "message", "messages", "sms", "sentence", "review", "document",
+                "input", "label", "labels", "class", "target", "category"}
+NPY_MAGIC, NPZ_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
+def prepare_inputs(raw, data_spec, fitted: dict, input_shape: tuple, prepared: bool = False) -> np.ndarray:
     """Model inputs from raw samples, preprocessed exactly as the training data was.
 
     Args:
@@ -21,11 +30,14 @@ def prepare_inputs(raw, data_spec, fitted: dict, input_shape: tuple) -> np.ndarr
         data_spec: the `data:` section (kept for the signature; the fitted state suffices).
         fitted: `Dataset.fitted` from training, as saved in the run directory.
         input_shape: the model's input shape without the batch axis.
+        prepared: the inputs are already prepared (an array): skip the data's preparation.
 
     Shapes: -> (N, *input_shape).
     """
     kind = fitted.get("format")
-    if kind == "text":
+    if prepared:
+        x = _prepared(raw, fitted)
+    elif kind == "text":
         x = _text(raw, fitted)
     elif kind == "csv":
         x = _csv(raw, fitted)
@@ -52,10 +64,35 @@ def read_input_file(path: Path):
         if key is None:
             raise DataError(f"{path}: holds {', '.join(names) or 'no arrays'}; name the input array `x`")
         return arrays.read_npz(path, (key, key))[0]
+    return _lines(path.read_bytes(), path)
+
+
+def read_input_bytes(data: bytes, name: str = "stdin"):
+    """Raw inputs from bytes (standard input): a binary .npy or .npz when they start with its magic
+    number, else UTF-8 lines as `read_input_file` reads a text file."""
+    if data.startswith(NPY_MAGIC) or data.startswith(NPZ_MAGIC):
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise arrays._refuse(Path(name), e) from None
+        if not isinstance(arr, np.ndarray):
+            names = arr.files
+            key = "x" if "x" in names else (names[0] if len(names) == 1 else None)
+            if key is None:
+                raise DataError(f"{name}: holds {', '.join(names) or 'no arrays'}; name the input array `x`")
+            try:
+                arr = arr[key]
+            except ValueError as e:
+                raise arrays._refuse(Path(name), e) from None
+        return arrays._numeric(arr, Path(name), "")
+    return _lines(data, name)
+
+
+def _lines(data: bytes, name) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError:
-        raise DataError(f"{path}: is not UTF-8 text") from None
+        raise DataError(f"{name}: is not UTF-8 text") from None
     return [line for line in lines if line.strip()]
 
 
@@ -77,6 +114,8 @@ def _text(raw, fitted):
         raise DataError("text inputs are lines of text")
     cfg = fitted["text"]
     names, sep = fitted.get("label_names"), cfg.get("separator")
+    if lines and _is_text_header(lines[0], sep):
+        lines = lines[1:]
     if names and sep and lines and all(s.partition(sep)[0].strip() in names and sep in s for s in lines):
         lines = [s.partition(sep)[2] for s in lines]  # labelled lines, as in the training file
     tokens = [text.tokenize(s, cfg["lowercase"]) for s in lines]
@@ -96,6 +135,8 @@ def _csv(raw, fitted):
             raise DataError(f"input header lacks the feature column(s) {', '.join(missing_cols)}")
         order = [header.index(names[c]) for c in feats]
         rows = [[row[j] for j in order] if len(row) == len(header) else row for row in rows[1:]]
+    elif header and len(rows) > 1 and not any(_number(c) for c in header if c):
+        rows = rows[1:]  # a header row whose names the training file did not have
     picked = []
     for i, row in enumerate(rows, 1):
         if len(row) == cfg["width"]:
@@ -111,6 +152,7 @@ def _csv(raw, fitted):
     table = Table("input", feature_names, picked, list(range(1, len(picked) + 1)))
     missing = "error" if cfg["missing"] == "drop" else cfg["missing"]
     x, _ = numbers(table, list(range(len(feats))), missing, cfg["fill_value"])
+    check_raw(x, fitted)
     return apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"), fitted.get("x_dtype", "float32"))
 
 
@@ -168,4 +210,45 @@ def _array(raw, fitted):
     check_finite(x, "input")
     if fitted.get("x_dtype") == "int32":
         return x.astype(np.int32)
+    check_raw(x, fitted)
     return apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"), fitted.get("x_dtype", "float32"))
+
+
+def check_raw(x: np.ndarray, fitted: dict) -> None:
+    """Refuse inputs that look prepared already when the data's preparation would change them.
+
+    The training inputs were whole numbers (uint8 pixels 0..255, counts): inputs with fractions
+    were rescaled or standardised by someone else, and preparing them again gives wrong answers."""
+    if fitted.get("rescale") is None and not fitted.get("standardize"):
+        return
+    raw = fitted.get("raw_inputs") or RAW_INPUTS.get(fitted.get("dataset"))
+    if not raw or not raw.get("whole") or x.dtype.kind != "f" or not x.size:
+        return
+    if np.all(np.mod(x, 1) == 0):
+        return
+    span = f" {raw['min']:g}..{raw['max']:g}" if raw.get("min") is not None else ""
+    steps = " and ".join(s for s, on in (("rescale", fitted.get("rescale") is not None),
+                                         ("standardize", bool(fitted.get("standardize")))) if on)
+    raise DataError(f"the inputs look prepared already ({x.dtype} values {float(x.min()):.4g}..{float(x.max()):.4g} "
+                    f"with fractions) but the training data's raw inputs are whole {raw['dtype']} numbers{span}, "
+                    f"which predict prepares itself ({steps}); give raw inputs, or pass --prepared "
+                    "if these are already prepared")
+
+
+def _prepared(raw, fitted):
+    """Inputs given already prepared: an array in the model's input dtype, nothing else done."""
+    if not isinstance(raw, np.ndarray):
+        raise DataError("--prepared takes prepared arrays (.npy or .npz), not text or CSV lines")
+    x = np.asarray(raw)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"inputs must be numbers; got {x.dtype}")
+    sample = tuple(fitted.get("sample_shape") or ())
+    if sample and x.shape == sample:
+        x = x[None]
+    check_finite(x, "input")
+    return x.astype(fitted.get("x_dtype") or "float32")
+
+
+def _is_text_header(line: str, separator) -> bool:
+    fields = line.split(separator) if separator and separator in line else [line]
+    return all(f.strip().lower() in HEADER_WORDS for f in fields)

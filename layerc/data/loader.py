@@ -196,6 +196,7 @@ def _split(spec, parts, task, seed):
 
 def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     x_dtype = getattr(spec, "x_dtype", "float32")
+    fitted["raw_inputs"] = raw_description(parts["train"].x)
     if x_dtype == "int32":
         if spec.rescale is not None or spec.standardize:
             raise DataError("x_dtype: int32 inputs take no rescale or standardize")
@@ -210,6 +211,15 @@ def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     fitted.update(rescale=spec.rescale, standardize=stats, x_dtype=dtype,
                   sample_shape=list(parts["train"].x.shape[1:]))
     return xs
+
+
+def raw_description(x: np.ndarray) -> dict:
+    """What the training inputs look like before preparation, for checking inputs at predict time."""
+    x = np.asarray(x)
+    finite = x.size > 0 and (x.dtype.kind != "f" or bool(np.isfinite(x).all()))
+    whole = x.dtype.kind in "biu" or (finite and bool(np.all(np.mod(x, 1) == 0)))
+    return {"dtype": str(x.dtype), "min": float(x.min()) if finite else None,
+            "max": float(x.max()) if finite else None, "whole": whole}
 
 
 def _as_ints(x: np.ndarray, key: str) -> np.ndarray:

@@ -109,7 +109,7 @@ def test_predict_and_evaluate_work(trained, tmp_path):
     code, text = cli("predict", str(spec), "--weights", str(run / "weights.npz"), "--input", str(tmp_path / "x.npy"),
                      "--output", str(tmp_path / "y.csv"))
     assert code == 0, text
-    y = np.loadtxt(tmp_path / "y.csv", delimiter=",")
+    y = np.loadtxt(tmp_path / "y.csv", delimiter=",", skiprows=1, usecols=(1, 2, 3))
     assert y.shape == (5, 3) and np.allclose(y.sum(axis=1), 1, atol=1e-5)
     r = runner.invoke(app, ["evaluate", str(spec), "--weights", str(run / "weights.npz"), "--format", "json"])
     assert r.exit_code == 0 and '"accuracy"' in r.output
