@@ -281,8 +281,11 @@ def load_trained(spec_path, weights, overrides=(), data_state=None):
     The weights are loaded (and checked against the spec) before any data is read. A spec with
     a `data:` section needs the fitted state (`data_state`, else the data.json beside the
     weights): without it the inputs could not be prepared as in training."""
+    run_dir = Path(spec_path) if Path(spec_path).is_dir() else None
     spec_path, weights, state = resolve_run(spec_path, weights, data_state)
     spec = load_spec(spec_path, overrides)
+    if run_dir is not None and (run_dir / "run.json").exists():  # data paths are the original spec's
+        spec._path = Path(_read_run_info(run_dir).get("spec_path") or spec_path)
     model = build(spec)
     load_weights(weights, model)
     fitted = None
