@@ -298,7 +298,7 @@ def load_trained(spec_path, weights, overrides=(), data_state=None):
         raise RunError(f"data state file {state} not found")
     elif spec.data is not None:
         raise RunError(f"the spec's data section is prepared with state fitted in training (vocabulary, "
-                       f"scaling) but there is no {FITTED} at {state}; give the run's with --data-state FILE")
+                       f"scaling) but there is no {FITTED} beside the weights (looked for {state}); give the run's with --data-state FILE")
     return spec, model, fitted
 
 
@@ -332,6 +332,8 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     """Model outputs for an input file (.npy, .npz, .csv or text lines; "-" reads standard input)."""
     from .data.inputs import inverse_targets, prepare_inputs, read_input_bytes, read_input_file
 
+    if output_path is not None:
+        _check_output(Path(output_path))  # before any work
     spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
     if str(input_path) == "-":
         import sys
@@ -340,6 +342,8 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     else:
         raw = read_input_file(Path(input_path))
     x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0], prepared=prepared)
+    if len(x) == 0:
+        raise RunError(f"{'standard input' if str(input_path) == '-' else input_path}: holds no inputs")
     y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
         write_output(Path(output_path), y, output_columns(spec, model, fitted or {}, y))
@@ -375,13 +379,12 @@ def write_output(path: Path, y, table=None) -> None:
 
     import numpy as np
 
+    _check_output(path)
     if str(path) != "-" and path.suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, y)
         atomic_write(path, buf.getvalue())
         return
-    if str(path) != "-" and path.suffix != ".csv":
-        raise RunError(f"{path}: write predictions to a .npy or .csv file, or - for standard output")
     header, rows = table or ([f"y_{i}" for i in range(int(np.prod(y.shape[1:])))], y.reshape(len(y), -1))
     lines = [",".join(header)] + [",".join(_cell(v) for v in row) for row in rows]
     text = "\n".join(lines) + "\n"
@@ -390,6 +393,11 @@ def write_output(path: Path, y, table=None) -> None:
         sys.stdout.flush()
     else:
         atomic_write(path, text.encode())
+
+
+def _check_output(path: Path) -> None:
+    if str(path) != "-" and path.suffix not in (".npy", ".csv"):
+        raise RunError(f"{path}: write predictions to a .npy or .csv file, or - for standard output")
 
 
 def _cell(v) -> str:
