@@ -341,9 +341,9 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
         raw = read_input_bytes(sys.stdin.buffer.read())
     else:
         raw = read_input_file(Path(input_path))
-    x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0], prepared=prepared)
-    if len(x) == 0:
+    if (raw.size == 0 if hasattr(raw, "size") else not raw):
         raise RunError(f"{'standard input' if str(input_path) == '-' else input_path}: holds no inputs")
+    x = prepare_inputs(raw, spec.data, fitted or {}, model.input_shapes[0], prepared=prepared)
     y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
         write_output(Path(output_path), y, output_columns(spec, model, fitted or {}, y))

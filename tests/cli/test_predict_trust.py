@@ -245,3 +245,11 @@ def test_weights_are_checked_before_the_data_is_loaded(run, pixels, tmp_path, mo
     monkeypatch.setattr(jobs, "load_dataset", no_data)
     code, out, err = run("evaluate", spec, "--weights", tmp_path / "bad.npz")
     assert code == 1 and "bad.npz" in err and "(1, 1)" in err, err
+
+
+def test_empty_stdin_and_a_bad_output_name_are_one_clear_line(run, pixels, tmp_path):
+    spec, run_dir, _ = pixels
+    code, out, err = run("predict", run_dir, "--input", "-", input=b"")
+    assert code == 1 and "holds no inputs" in err and out == "", err
+    code, out, err = run("predict", run_dir, "--input", spec.parent / "raw.npy", "--output", tmp_path / "p.txt")
+    assert code == 1 and ".npy or .csv" in err and not (tmp_path / "p.txt").exists(), err
