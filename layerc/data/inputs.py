@@ -13,7 +13,7 @@ from .prepare import apply_scaling, check_finite, fit_to_input
 
 
 # Older runs' data.json lacks `raw_inputs`; the built-ins' raw form is known.
-RAW_INPUTS = {"mnist": {"dtype": "uint8", "min": 0.0, "max": 255.0, "whole": True}}
+RAW_INPUTS = {"mnist": {"dtype": "uint8", "min": 0.0, "max": 255.0}}
 # A first input line made only of these words is a header, not a sample (`text`, `label<TAB>message`).
 HEADER_WORDS = {"text", "texts", "message", "messages", "sms", "sentence", "review", "document",
                 "input", "label", "labels", "class", "target", "category"}
@@ -152,7 +152,6 @@ def _csv(raw, fitted):
     table = Table("input", feature_names, picked, list(range(1, len(picked) + 1)))
     missing = "error" if cfg["missing"] == "drop" else cfg["missing"]
     x, _ = numbers(table, list(range(len(feats))), missing, cfg["fill_value"])
-    check_raw(x, fitted)
     return apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"), fitted.get("x_dtype", "float32"))
 
 
@@ -217,12 +216,13 @@ def _array(raw, fitted):
 def check_raw(x: np.ndarray, fitted: dict) -> None:
     """Refuse inputs that look prepared already when the data's preparation would change them.
 
-    The training inputs were whole numbers (uint8 pixels 0..255, counts): inputs with fractions
-    were rescaled or standardised by someone else, and preparing them again gives wrong answers."""
+    The training inputs were integers (uint8 pixels 0..255): inputs with fractions were rescaled
+    or standardised already, and preparing them again gives wrong answers. Whole-valued floats
+    are raw. Float training data (CSV) has no telling form, so it is not checked."""
     if fitted.get("rescale") is None and not fitted.get("standardize"):
         return
     raw = fitted.get("raw_inputs") or RAW_INPUTS.get(fitted.get("dataset"))
-    if not raw or not raw.get("whole") or x.dtype.kind != "f" or not x.size:
+    if not raw or np.dtype(raw["dtype"]).kind not in "biu" or x.dtype.kind != "f" or not x.size:
         return
     if np.all(np.mod(x, 1) == 0):
         return
@@ -230,7 +230,7 @@ def check_raw(x: np.ndarray, fitted: dict) -> None:
     steps = " and ".join(s for s, on in (("rescale", fitted.get("rescale") is not None),
                                          ("standardize", bool(fitted.get("standardize")))) if on)
     raise DataError(f"the inputs look prepared already ({x.dtype} values {float(x.min()):.4g}..{float(x.max()):.4g} "
-                    f"with fractions) but the training data's raw inputs are whole {raw['dtype']} numbers{span}, "
+                    f"with fractions) but the training data's raw inputs are {raw['dtype']}{span}, "
                     f"which predict prepares itself ({steps}); give raw inputs, or pass --prepared "
                     "if these are already prepared")
 

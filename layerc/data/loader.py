@@ -217,9 +217,8 @@ def raw_description(x: np.ndarray) -> dict:
     """What the training inputs look like before preparation, for checking inputs at predict time."""
     x = np.asarray(x)
     finite = x.size > 0 and (x.dtype.kind != "f" or bool(np.isfinite(x).all()))
-    whole = x.dtype.kind in "biu" or (finite and bool(np.all(np.mod(x, 1) == 0)))
     return {"dtype": str(x.dtype), "min": float(x.min()) if finite else None,
-            "max": float(x.max()) if finite else None, "whole": whole}
+            "max": float(x.max()) if finite else None}
 
 
 def _as_ints(x: np.ndarray, key: str) -> np.ndarray:

@@ -95,7 +95,7 @@ def rows(csv_text):
 def test_raw_form_is_recorded_in_the_fitted_state(run, pixels):
     _, run_dir, _ = pixels
     raw = json.loads((run_dir / "data.json").read_text())["raw_inputs"]
-    assert raw["dtype"] == "uint8" and raw["whole"] and raw["min"] >= 0 and raw["max"] <= 255
+    assert raw["dtype"] == "uint8" and raw["min"] >= 0 and raw["max"] <= 255
 
 
 def test_already_prepared_inputs_are_refused_naming_the_flag(run, pixels):
