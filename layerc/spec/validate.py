@@ -178,6 +178,10 @@ def _normalise(item, path, smap, diags, what):
         args, type_name = {k: v for k, v in item.items() if k != "type"}, item["type"]
     elif isinstance(item, dict) and len(item) == 1:
         (type_name, args), = item.items()
+        if isinstance(args, dict) and "type" in args:
+            diags.append(smap.diagnostic(path + (type_name, "type"), f"`type` is the key already: write "
+                                         f"`- {type_name}: {{args}}` or `- {{type: {type_name}, ...}}`", key=True))
+            return None
         written = smap.source_path(path) + (type_name,)
         smap.aliases[path] = smap.aliases[path + ("type",)] = written
         if args is None:

@@ -127,6 +127,11 @@ def test_unhashable_type_is_located_and_other_files_reported(tmp_path):
     assert (d["line"], d["col"]) == (3, 6) and "layer type" in d["message"]
 
 
+def test_type_inside_the_one_key_form_is_located():
+    d = one(BASE % "Dense: {type: null, units: 3}")
+    assert (d.line, d.col) == (3, 13) and "`type`" in d.message
+
+
 def test_too_many_layers_is_refused_fast():
     text = "x: &d {Dense: {units: 2}}\nl: &l [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n" \
            "input: {shape: [4]}\nlayers: [%s]\n" % ", ".join(["*d"] * 20_000)
