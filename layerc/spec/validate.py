@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .names import written_names
 from .document import FORMAT_VERSION, Spec
 from .layers import LAYER_TYPES, Flatten
 from .source import MAX_BYTES, SourceMap, load_yaml, too_large
@@ -81,6 +82,13 @@ def apply_overrides(data, smap: SourceMap, overrides):
         cur, path = data, ()
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
+            if path == ("layers",) and isinstance(cur, list) and not part.lstrip("-").isdigit():
+                names = written_names(data)
+                if part not in names:
+                    where.message = f"no layer named {part!r}"
+                    where.hint = did_you_mean(part, names)
+                    raise SpecError([where])
+                part = str(names.index(part))
             if isinstance(cur, list):
                 if not part.lstrip("-").isdigit() or not -len(cur) <= int(part) < len(cur):
                     where.message = f"{'.'.join(parts[:i]) or 'the spec'} is a list of {len(cur)}; {part!r} is no index in it"
@@ -99,9 +107,33 @@ def apply_overrides(data, smap: SourceMap, overrides):
             if last:
                 cur[part] = value
                 smap.overrides[path] = f"--set {text}"
+            elif _short_form(path):
+                cur, path = _open_short_form(cur, part, path, parts[i + 1])
             else:
                 cur = cur[part]
     return data
+
+
+def _short_form(path) -> bool:
+    """Whether the value at `path` is written `name`, `{name: {args}}` or `{type: name, ...}`."""
+    return (len(path) == 2 and path[0] == "layers" and isinstance(path[1], int)) or path in (
+        ("train", "optimizer"), ("train", "loss")) or (
+        len(path) == 3 and path[:2] in (("train", "metrics"), ("train", "callbacks")) and isinstance(path[2], int))
+
+
+def _open_short_form(parent, key, path, next_part):
+    """Step from a `name` or `{name: {args}}` value into its arguments, so `--set` reaches them:
+    `train.optimizer.learning_rate` when the spec says `optimizer: adam`."""
+    cur = parent[key]
+    if isinstance(cur, str):
+        cur = parent[key] = {cur: {}}
+    if isinstance(cur, dict) and len(cur) == 1 and "type" not in cur and next_part not in cur:
+        (name, args), = cur.items()
+        if args is None:
+            args = cur[name] = {}
+        if isinstance(args, dict):
+            return args, path + (name,)
+    return cur, path
 
 
 def load_spec(path, overrides=()) -> Spec:

@@ -211,3 +211,51 @@ def test_big_file_is_not_read_whole(tmp_path, monkeypatch):
                         if str(p) == str(path) else real_open(p, m, *a, **k))
     assert check_file(path).status == 1
     assert reads and all(0 <= n <= MAX_BYTES + 1 for n in reads)
+
+
+# -- point 7: --set into short forms and layers by name -----------------------------
+
+SEED = ROOT / "specs" / "mnist_cnn.yaml"
+
+
+def set_error(*sets):
+    with pytest.raises(SpecError) as e:
+        load_spec(SEED, list(sets))
+    (d,) = e.value.diagnostics
+    return d
+
+
+def test_set_reaches_into_short_forms():
+    spec = load_spec(SEED, ["train.optimizer.learning_rate=0.01", "train.loss.from_logits=true"])
+    assert spec.train.optimizer.type == "adam" and spec.train.optimizer.learning_rate == 0.01
+    assert spec.train.loss.from_logits is True
+    spec = load_spec(ROOT / "specs" / "sms_spam_lstm.yaml", ["train.metrics.1.thresholds=0.3"])
+    assert spec.train.metrics[1].type == "precision" and spec.train.metrics[1].thresholds == 0.3
+
+
+def test_set_addresses_layers_by_name():
+    spec = load_spec(SEED, ["layers.dense_1.units=128", "layers.conv2d.filters=8", "layers.flatten.name=flat"])
+    assert spec.layers[7].units == 128 and spec.layers[0].filters == 8 and spec.layers[4].name == "flat"
+    spec = load_spec(SEED, ["layers.5.Dense.units=7", "layers.dense.units=9"])
+    assert spec.layers[5].units == 9
+
+
+def test_set_layer_by_explicit_name(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(BASE % "{type: Dense, units: 3, name: head}")
+    assert load_spec(path, ["layers.head.units=5"]).layers[0].units == 5
+
+
+def test_set_unknown_layer_name_did_you_mean():
+    d = set_error("layers.dnse.units=3")
+    assert d.format() == "--set layers.dnse.units=3: error: no layer named 'dnse' (did you mean 'dense'?)"
+
+
+@pytest.mark.parametrize("flag,words", [
+    ("layers.dense_1.units=-1", "greater than 0"), ("layers.conv2d_1.filters=abc", "integer"),
+    ("train.optimizer.learning_rate=-1", "greater than 0"), ("layers.flatten.unitz=3", "unknown key 'unitz'"),
+    ("train.loss.from_logits=maybe", "from_logits"),
+])
+def test_set_bad_value_blames_the_flag(flag, words):
+    d = set_error(flag)
+    assert d.file == f"--set {flag}" and d.line is None and words in d.message
