@@ -1,7 +1,6 @@
 """Located diagnostics: what is wrong, where in the YAML, and what would fix it."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass
 
 
@@ -42,6 +41,8 @@ class SpecError(Exception):
 
 def did_you_mean(word, candidates) -> str | None:
     """A "did you mean 'x'?" hint for a near miss, or None."""
+    import difflib
+
     if not isinstance(word, str):
         return None
     lowered = {c.lower(): c for c in candidates if isinstance(c, str)}

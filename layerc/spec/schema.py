@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import copy
 
+from pydantic import TypeAdapter
+
 from .document import Spec
-from .layers import LAYER_TYPES
+from .layers import AnyLayer, LAYER_TYPES
 from .train import LOSS_ALIASES, METRIC_ALIASES
 
 SCHEMA_ID = "https://layerc.dev/schema/v1.json"
@@ -68,6 +70,9 @@ def json_schema() -> dict:
     """The JSON Schema (Draft 2020-12) of a spec file, accepting every written form."""
     schema = Spec.model_json_schema()
     defs = schema["$defs"]
+    layers = TypeAdapter(AnyLayer).json_schema(ref_template="#/$defs/{model}")
+    defs.update(layers.pop("$defs"))
+    schema["properties"]["layers"]["items"] = layers
     for args in (defs[t] for t in LAYER_TYPES):
         args["properties"]["input_shape"] = {"type": "array", "minItems": 1, "items": {
             "anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}]}}
