@@ -259,3 +259,17 @@ def test_set_unknown_layer_name_did_you_mean():
 def test_set_bad_value_blames_the_flag(flag, words):
     d = set_error(flag)
     assert d.file == f"--set {flag}" and d.line is None and words in d.message
+
+
+# -- point 13: the spec package's share of start-up time -------------------------------
+
+def test_import_is_cheap_and_validation_builds_only_used_layer_models():
+    code = ("import sys\nimport layerc.spec\nassert 'pydantic' not in sys.modules, 'pydantic imported'\n"
+            "layerc.spec.parse_spec('input: {shape: [4]}\\nlayers: [{Dense: {units: 3}}, Flatten]\\n')\n"
+            "from layerc.spec.layers import LAYER_TYPES\n"
+            "built = sorted(t for t, m in LAYER_TYPES.items() if type(m.__pydantic_validator__).__name__ "
+            "!= 'MockValSer')\n"
+            "assert built == ['Dense', 'Flatten'], built\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
