@@ -1,7 +1,6 @@
 """Located diagnostics: what is wrong, where in the YAML, and what would fix it."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass
 
 
@@ -42,11 +41,11 @@ class SpecError(Exception):
 
 def did_you_mean(word, candidates) -> str | None:
     """A "did you mean 'x'?" hint for a near miss, or None."""
+    import difflib
+
     if not isinstance(word, str):
         return None
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in candidates}
-        if word.lower() in lowered:
-            close = [lowered[word.lower()]]
+    lowered = {c.lower(): c for c in candidates if isinstance(c, str)}
+    close = [lowered[word.lower()]] if word.lower() in lowered else []
+    close = close or difflib.get_close_matches(word, list(lowered.values()), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, PrivateAttr, StrictInt, StrictStr, model_validator
+from pydantic import Field, InstanceOf, PrivateAttr, SerializeAsAny, StrictInt, StrictStr, model_validator
 
 from .data import DataSpec
-from .layers import AnyLayer, Name, NonNegInt, Strict
+from .layers import LayerSpec, Name, NonNegInt, Strict
 from .train import TrainSpec
 
 FORMAT_VERSION = 1
@@ -29,7 +29,9 @@ class Spec(Strict):
     dtype: Literal["float32", "float64"] = "float32"
     input: Optional[InputSpec] = None
     inputs: Optional[dict[Name, InputSpec]] = Field(default=None, min_length=1)
-    layers: list[AnyLayer] = Field(min_length=1)
+    # each layer is validated on its own by its type's model (validate._layer), so only the
+    # models a spec uses are ever built; schema.py puts the layer forms back into the schema
+    layers: list[SerializeAsAny[InstanceOf[LayerSpec]]] = Field(min_length=1)
     outputs: Optional[Union[Name, list[Name]]] = None
     data: Optional[DataSpec] = None
     train: Optional[TrainSpec] = None

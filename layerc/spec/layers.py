@@ -9,12 +9,13 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
-PosInt = Annotated[StrictInt, Field(gt=0)]
-NonNegInt = Annotated[StrictInt, Field(ge=0)]
+MAX_INT = 2**31 - 1  # sizes and counts; beyond it arrays and indices overflow
+PosInt = Annotated[StrictInt, Field(gt=0, le=MAX_INT)]
+NonNegInt = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
 IntOrPair = Union[PosInt, tuple[PosInt, PosInt]]
 IntOrSingle = Union[PosInt, tuple[PosInt]]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0, strict=True)]
-PosFloat = Annotated[float, Field(gt=0.0, strict=True)]
+PosFloat = Annotated[float, Field(gt=0.0, strict=True, allow_inf_nan=False)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=128)]
 
 ActivationName = Literal[
@@ -232,7 +233,7 @@ class Activation(LayerSpec):
 
 class Reshape(LayerSpec):
     type: Literal["Reshape"] = "Reshape"
-    target_shape: list[Annotated[StrictInt, Field(ge=-1)]] = Field(min_length=1)
+    target_shape: list[Annotated[StrictInt, Field(ge=-1, le=MAX_INT)]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _one_unknown(self):

@@ -133,7 +133,7 @@ def load_yaml(text: str, file: str = "<spec>"):
     """Parse YAML text safely into (data, SourceMap); raises SpecError."""
     smap = SourceMap(file)
     if len(text) > MAX_BYTES:
-        raise SpecError([Diagnostic(f"the file is larger than {MAX_BYTES // 2**20} MiB", file)])
+        raise too_large(file)
     if "\x00" in text:
         raise SpecError([Diagnostic("the file is binary, not YAML text", file, 1, 1)])
     try:
@@ -160,6 +160,10 @@ def load_yaml(text: str, file: str = "<spec>"):
     except RecursionError:
         return _raise(Diagnostic("the YAML nests too deeply", file, 1, 1))
     return data, smap
+
+
+def too_large(file) -> SpecError:
+    return SpecError([Diagnostic(f"the file is larger than {MAX_BYTES // 2**20} MiB", file)])
 
 
 def _raise(diagnostic):

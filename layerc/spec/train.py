@@ -13,7 +13,7 @@ from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag, field_val
 
 from .layers import Fraction, NonNegInt, PosFloat, PosInt, Strict
 
-NonNegFloat = Annotated[float, Field(ge=0.0, strict=True)]
+NonNegFloat = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 OpenUnitFloat = Annotated[float, Field(gt=0.0, lt=1.0, strict=True)]
 Monitor = Annotated[str, Field(min_length=1, max_length=128)]

@@ -1,26 +1,31 @@
 """From YAML text to a validated `Spec`, or every located diagnostic found on the way."""
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .names import written_names
 from .document import FORMAT_VERSION, Spec
 from .layers import LAYER_TYPES, Flatten
-from .source import SourceMap, load_yaml
+from .source import MAX_BYTES, SourceMap, load_yaml, too_large
+
+MAX_LAYERS = 10_000
 
 _TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "dict_type", "list_type",
                 "tuple_type", "union_tag_invalid", "literal_error", "is_instance_of")
 
 
-def parse_spec(text: str, file: str = "<spec>", overrides=()) -> Spec:
+def parse_spec(text: str, file: str = "<spec>", overrides=(), default_name=None) -> Spec:
     """Validate spec text; returns the Spec or raises SpecError with every diagnostic.
 
     Args:
         overrides: `key.path=value` strings (values read as YAML) applied before validation;
             a problem in an overridden value is reported against that override.
+        default_name: the spec's name when it has no `name:`.
     """
     data, smap = load_yaml(text, file)
     data = apply_overrides(data, smap, overrides)
@@ -34,6 +39,12 @@ def parse_spec(text: str, file: str = "<spec>", overrides=()) -> Spec:
                                                       f"this layerc reads `layerc: {FORMAT_VERSION}`")])
     raw, data = data, dict(data)
     layers_ok = True
+    if isinstance(data.get("layers"), list) and len(data["layers"]) > MAX_LAYERS:
+        raise SpecError([smap.diagnostic(("layers",), f"the spec has {len(data['layers']):,} layers; "
+                                                      f"at most {MAX_LAYERS:,} are allowed")])
+    if isinstance(data.get("layers"), list) and data["layers"]:
+        data["layers"] = list(data["layers"])
+        _input_shape(data, smap, diags)
     if isinstance(data.get("layers"), list):
         layers = []
         for i, item in enumerate(data["layers"]):
@@ -41,6 +52,8 @@ def parse_spec(text: str, file: str = "<spec>", overrides=()) -> Spec:
             layers_ok &= layer is not None
             layers.append(layer)
         data["layers"] = layers if layers_ok else [Flatten()]
+    if default_name is not None and data.get("name") is None:
+        data["name"] = default_name
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
@@ -69,6 +82,13 @@ def apply_overrides(data, smap: SourceMap, overrides):
         cur, path = data, ()
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
+            if path == ("layers",) and isinstance(cur, list) and not part.lstrip("-").isdigit():
+                names = written_names(data)
+                if part not in names:
+                    where.message = f"no layer named {part!r}"
+                    where.hint = did_you_mean(part, names)
+                    raise SpecError([where])
+                part = str(names.index(part))
             if isinstance(cur, list):
                 if not part.lstrip("-").isdigit() or not -len(cur) <= int(part) < len(cur):
                     where.message = f"{'.'.join(parts[:i]) or 'the spec'} is a list of {len(cur)}; {part!r} is no index in it"
@@ -87,22 +107,77 @@ def apply_overrides(data, smap: SourceMap, overrides):
             if last:
                 cur[part] = value
                 smap.overrides[path] = f"--set {text}"
+            elif _short_form(path):
+                cur, path = _open_short_form(cur, part, path, parts[i + 1])
             else:
                 cur = cur[part]
     return data
 
 
+def _short_form(path) -> bool:
+    """Whether the value at `path` is written `name`, `{name: {args}}` or `{type: name, ...}`."""
+    return (len(path) == 2 and path[0] == "layers" and isinstance(path[1], int)) or path in (
+        ("train", "optimizer"), ("train", "loss")) or (
+        len(path) == 3 and path[:2] in (("train", "metrics"), ("train", "callbacks")) and isinstance(path[2], int))
+
+
+def _open_short_form(parent, key, path, next_part):
+    """Step from a `name` or `{name: {args}}` value into its arguments, so `--set` reaches them:
+    `train.optimizer.learning_rate` when the spec says `optimizer: adam`."""
+    cur = parent[key]
+    if isinstance(cur, str):
+        cur = parent[key] = {cur: {}}
+    if isinstance(cur, dict) and len(cur) == 1 and "type" not in cur and next_part not in cur:
+        (name, args), = cur.items()
+        if args is None:
+            args = cur[name] = {}
+        if isinstance(args, dict):
+            return args, path + (name,)
+    return cur, path
+
+
 def load_spec(path, overrides=()) -> Spec:
-    """Read and validate a spec file. Raises SpecError (located) or OSError."""
+    """Read and validate a spec file. Raises SpecError (located) or OSError.
+
+    A spec without `name:` is named after its file, made a valid name (`my model.yaml`
+    is `my-model`), so a file name never refuses a spec that validated.
+    """
     path = Path(path)
-    raw = path.read_bytes()
+    with open(path, "rb") as f:
+        raw = f.read(MAX_BYTES + 1)  # never more: /dev/zero or a FIFO must not read forever
+    if len(raw) > MAX_BYTES:
+        raise too_large(str(path))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {e.start})", str(path))]) from None
-    spec = parse_spec(text, str(path), overrides)
+    spec = parse_spec(text, str(path), overrides, default_name=name_from_file(path))
     spec._path = path
     return spec
+
+
+def name_from_file(path) -> str:
+    """A valid spec name made from a file's name: other characters become '-'."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "-", Path(path).stem).replace("..", "-")[:128]
+    return name if re.match(r"^[A-Za-z_]", name) else f"spec-{name}"[:128]
+
+
+def _input_shape(data, smap, diags):
+    """Keras's `input_shape` on the first layer, as an alternative to `input:`."""
+    first = data["layers"][0]
+    args = next(iter(first.values())) if isinstance(first, dict) and len(first) == 1 and "type" not in first \
+        else first
+    if not isinstance(args, dict) or "input_shape" not in args:
+        return
+    where = ("layers", 0) if args is first else ("layers", 0, next(iter(first)))
+    if "input" in data or "inputs" in data:
+        diags.append(smap.diagnostic(where + ("input_shape",), "give the input shape once: `input_shape` on "
+                                     "the first layer or `input:`, not both", key=True))
+    else:
+        data["input"] = {"shape": args["input_shape"]}
+        smap.aliases[("input", "shape")] = smap.source_path(where + ("input_shape",))
+    args = {k: v for k, v in args.items() if k != "input_shape"}
+    data["layers"][0] = args if where == ("layers", 0) else {where[-1]: args}
 
 
 def _layer(item, path, smap: SourceMap, diags):
@@ -135,6 +210,10 @@ def _normalise(item, path, smap, diags, what):
         args, type_name = {k: v for k, v in item.items() if k != "type"}, item["type"]
     elif isinstance(item, dict) and len(item) == 1:
         (type_name, args), = item.items()
+        if isinstance(args, dict) and "type" in args:
+            diags.append(smap.diagnostic(path + (type_name, "type"), f"`type` is the key already: write "
+                                         f"`- {type_name}: {{args}}` or `- {{type: {type_name}, ...}}`", key=True))
+            return None
         written = smap.source_path(path) + (type_name,)
         smap.aliases[path] = smap.aliases[path + ("type",)] = written
         if args is None:
@@ -149,11 +228,43 @@ def _normalise(item, path, smap, diags, what):
         diags.append(smap.diagnostic(path, f"{what} is written `- Type: {{args}}`, `- Type` or "
                                            f"`- {{type: Type, ...}}`; got {keys}"))
         return None
+    args = _rejoin_tuples(args)
+    if not isinstance(type_name, str):
+        diags.append(smap.diagnostic(path + ("type",), f"a layer type is a name such as Dense, not a "
+                                     f"{_kind(type_name)}", key=True))
+        return None
     if type_name not in LAYER_TYPES:
         hint = did_you_mean(type_name, LAYER_TYPES) or "see `layerc schema` for the layer types"
         diags.append(smap.diagnostic(path + ("type",), f"unknown layer type {type_name!r}", hint, key=True))
         return None
     return {"type": type_name, **args}
+
+
+def _rejoin_tuples(args: dict) -> dict:
+    """`{kernel_size: (3, 3)}` in a flow mapping reads as keys `kernel_size: '(3'` and `'3)'`;
+    put the tuple text back together so that it gets one error with its fix."""
+    out, open_key = {}, None
+    for key, value in args.items():
+        if open_key is not None and value is None and isinstance(key, (str, int, float)):
+            out[open_key] += f", {key}"
+            open_key = None if str(key).endswith(")") else open_key
+            continue
+        out[key] = value
+        open_key = key if isinstance(value, str) and value.startswith("(") and ")" not in value else None
+    return out
+
+
+def _fix(value) -> str | None:
+    """How to write a value that YAML read as a string but was meant as a number or a list."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?", text):
+        return f"write {text} without quotes"
+    inner = re.fullmatch(r"\((.*)\)", text)
+    if inner:
+        return f"write [{inner.group(1).strip()}]: YAML has no tuples, a pair is a list"
+    return None
 
 
 def _translate(error: ValidationError, data, model, prefix, smap: SourceMap) -> list[Diagnostic]:
@@ -186,13 +297,15 @@ def _diagnostic(err, errs, path, data, model, prefix, smap):
         tag, expected = err["ctx"]["tag"], _literals([{"ctx": {"expected": err["ctx"]["expected_tags"]}}])
         return smap.diagnostic(where + ("type",), f"{field}: unknown type {tag!r}; expected one of "
                                f"{', '.join(expected)}", did_you_mean(tag, expected))
+    if kind == "union_tag_not_found":
+        return smap.diagnostic(where, f"{field} needs a `type` (or is written as a bare name)")
     if kind == "literal_error" or (len(errs) > 1 and all(e["type"] == "literal_error" for e in errs)):
         allowed = _literals(errs)
         hint = did_you_mean(value, allowed)
         return smap.diagnostic(where, f"{field} must be one of {', '.join(map(repr, allowed))}; got {value!r}", hint)
     if len(errs) > 1 and not [e for e in errs if not e["type"].endswith(_TYPE_ERRORS)]:
         wanted = " or ".join(sorted({_expected(e) for e in errs}))
-        return smap.diagnostic(where, f"{field} must be {wanted}; got {_show(value)}")
+        return smap.diagnostic(where, f"{field} must be {wanted}; got {_show(value)}", _fix(value))
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -202,7 +315,7 @@ def _diagnostic(err, errs, path, data, model, prefix, smap):
     msg = msg.replace("Input should be", "must be").replace("Input", "value")
     if value is not _MISSING and not path == ():
         msg = f"{msg}; got {_show(value)}"
-    return smap.diagnostic(where, f"{field} {msg}" if path else msg)
+    return smap.diagnostic(where, f"{field} {msg}" if path else msg, _fix(value))
 
 
 _MISSING = object()

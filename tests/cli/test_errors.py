@@ -1,6 +1,7 @@
 """Every error path of train/evaluate/predict: one clear line, non-zero exit, no traceback,
 and nothing we load can run code."""
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,14 +129,12 @@ def test_names_cannot_escape_the_run_directory(tmp_path):
 def test_unreadable_spec_is_one_line(tmp_path, monkeypatch):
     spec = tmp_path / "s.yaml"
     spec.write_text("input: {shape: [4]}\nlayers: [Flatten]\n")
-    real = type(spec).read_bytes
+    def denied(path, *args, **kwargs):
+        if Path(path) == spec:
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
 
-    def denied(self):
-        if self == spec:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(type(spec), "read_bytes", denied)
+    monkeypatch.setattr("layerc.spec.validate.open", denied, raising=False)  # load_spec's bounded read
     code, text = cli("validate", str(spec))
     assert code == 2 and "permission denied" in text
     one_line_error(*cli("train", str(spec)), "Permission denied")
