@@ -26,8 +26,8 @@ app = typer.Typer(
 )
 # Logs and pipes get room for wide tables instead of Rich's default 80 columns.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
 _state = {"debug": False}
 
 

@@ -44,6 +44,45 @@ def test_import_layerc_is_cheap_and_its_names_still_work():
         layerc.nope
 
 
+def test_summary_loads_rich_console_only_and_no_numpy():
+    code = ("import sys; sys.argv = ['layerc', 'summary', 'specs/mnist_cnn.yaml']\n"
+            "from layerc.__main__ import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('MODULES', *sorted(sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert r.returncode == 0, r.stderr
+    out, _, mods = r.stdout.rpartition("MODULES")
+    assert "Total params" in out or "params" in out
+    mods = set(mods.split())
+    assert "rich.console" in mods and "rich.table" in mods
+    unwanted = {"numpy", "rich.traceback", "rich.pretty", "rich.markdown", "rich.syntax", "rich._emoji_codes",
+                "typer.rich_utils"}
+    assert not unwanted & mods
+
+
+def test_the_consoles_print_emoji_codes_as_written(capsys):
+    from layerc.cli import console
+
+    console.print("layer :thumbs_up: x")
+    assert capsys.readouterr().out.strip() == "layer :thumbs_up: x"
+
+
+def test_bench_times_start_up_of_an_installed_copy():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.time_startup(runs=1)
+    assert "not editable" in res["install"]
+    rows = bench.rows({"throughput": {}, "startup": res})
+    assert [r["metric"] for r in rows] == ["`layerc --version` s", "`layerc summary specs/mnist_cnn.yaml` s"]
+    for r in rows:
+        assert 0 < r["layerc"] < 30 and r["target"] == "≤ 0.3 s" and r["ok"] in (True, False)
+        assert "≤ 0.3 s" in " ".join(bench._cells(r))
+
+
 def test_console_script_is_the_fast_entry_point():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'layerc = "layerc.__main__:main"' in text
