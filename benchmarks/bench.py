@@ -1,12 +1,13 @@
 """layerc vs PyTorch CPU: training and inference throughput, peak memory (issue 6).
 
-    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru + memory + summary
+    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru + memory + start-up
     python benchmarks/bench.py --quick              # fewer samples, 1 repeat: checks the harness
     python benchmarks/bench.py --models cnn,lstm --repeats 5
     python benchmarks/bench.py --mnist-epoch        # also one full MNIST epoch of the seed CNN
     python benchmarks/bench.py --markdown           # also print the README table
     python benchmarks/bench.py --mnist-epoch --readme  # everything, and the table into README.md
     python benchmarks/bench.py --profile cnn        # cProfile of layerc's train_step, then exit
+    python benchmarks/bench.py --startup-only       # only `layerc --version` and `layerc summary`
 
 Both frameworks run in this one process, in turn, on the same numpy arrays (made once
 from a fixed seed; torch tensors are made from them outside the timed region) and, for
@@ -45,7 +46,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPECS = {"cnn": ROOT / "specs" / "mnist_cnn.yaml", "mlp": HERE / "specs" / "mlp.yaml",
          "lstm": HERE / "specs" / "lstm.yaml", "gru": HERE / "specs" / "gru.yaml"}
-TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "mnist": "seed CNN, MNIST"}
+TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "mnist": "seed CNN, MNIST",
+          "startup": "start-up"}
 BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64}
 SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200}  # one timed pass
 QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640}
@@ -390,22 +392,36 @@ def measure_memory(model: str, n: int, batches: int, frameworks) -> dict:
     return res
 
 
-# -- summary and MNIST epoch -------------------------------------------------------------------
-def time_summary(runs: int = 7) -> dict:
-    # The console script beside this interpreter (not a version manager's shell shim), in
-    # a normal environment: bytecode caching on, so the warm-up run writes .pyc files as a
-    # user's first run would (this machine sets PYTHONDONTWRITEBYTECODE=1 for sessions).
-    exe = Path(sys.executable).parent / "layerc"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "layerc"]
-    cmd += ["summary", str(SPECS["cnn"].relative_to(ROOT))]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    times = []
-    for i in range(runs + 1):
-        t = timed(lambda: subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env))
-        if i:
-            times.append(t)
-    return {"command": " ".join(["layerc"] + cmd[-2:]), "runs": runs, "seconds": times,
-            "median_seconds": statistics.median(times)}
+# -- start-up and MNIST epoch -----------------------------------------------------------------
+STARTUP = {"version": ["--version"], "summary": ["summary", "specs/mnist_cnn.yaml"]}
+STARTUP_TARGET = 0.3  # seconds, the median of each start-up command (issue 18)
+
+
+def time_startup(runs: int = 11) -> dict:
+    """Medians of `layerc --version` and `layerc summary specs/mnist_cnn.yaml`, each a fresh
+    process of the console script of a non-editable install of this tree, made for the
+    run with `pip install --no-deps --target` into a temporary folder (from a copy of the
+    tree, so no build/ folder is left here); dependencies come from this interpreter."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    with tempfile.TemporaryDirectory() as tmp:
+        src, target = Path(tmp) / "src", Path(tmp) / "site"
+        shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "runs", "results", "*.egg-info", "__pycache__", ".venv"))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                        str(src)], check=True, capture_output=True)
+        env["PYTHONPATH"] = str(target)
+        out = {"install": "pip install --no-deps --target (not editable), its bin/layerc script",
+               "runs": runs, "target_seconds": STARTUP_TARGET, "commands": {}}
+        for key, args in STARTUP.items():
+            cmd = [str(target / "bin" / "layerc"), *args]
+            times = []
+            for i in range(runs + 1):  # the first run is a warm-up (page cache)
+                t = timed(lambda: subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env))
+                if i:
+                    times.append(t)
+            out["commands"][key] = {"command": " ".join(["layerc", *args]), "seconds": times,
+                                    "median_seconds": statistics.median(times)}
+    return out
 
 
 def mnist_epoch(torch, limit: int | None = None) -> dict:
@@ -543,6 +559,11 @@ def rows(results: dict) -> list[dict]:
         row = _row(model, "memory", "train peak MB", ours, theirs, higher=False)
         row["growth"] = [(r.get(fw) or {}).get("growth_mb") for fw in ("layerc", "pytorch")]
         out.append(row)
+    for key, r in results.get("startup", {}).get("commands", {}).items():
+        median = r["median_seconds"]
+        out.append({"model": "startup", "title": TITLES["startup"], "metric": f"`{r['command']}` s",
+                    "layerc": median, "pytorch": None, "ratio": None,
+                    "target": f"≤ {STARTUP_TARGET:.1f} s", "ok": median <= STARTUP_TARGET})
     return out
 
 
@@ -579,9 +600,9 @@ HEAD = ["model", "metric", "layerc", "PyTorch", "ratio", "target"]
 
 def extra_lines(results) -> list[str]:
     lines = []
-    if "summary" in results:
-        s = results["summary"]
-        lines.append(f"`{s['command']}`: {s['median_seconds']:.2f} s (median of {s['runs']} runs)")
+    if "startup" in results:
+        s = results["startup"]
+        lines.append(f"start-up: medians of {s['runs']} runs each, {s['install']}")
     if "mnist_epoch" in results:
         e = results["mnist_epoch"]
         text = f"one MNIST epoch of the seed CNN (54,000 samples + validation): layerc {e['layerc']['epoch_seconds']:.1f} s"
@@ -723,7 +744,9 @@ def main(argv=None):
                     help="also put the Markdown table into README.md (between the bench markers)")
     ap.add_argument("--mnist-epoch", action="store_true", help="also time one full MNIST epoch of the seed CNN")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    ap.add_argument("--no-summary", action="store_true", help="skip timing `layerc summary`")
+    ap.add_argument("--no-summary", action="store_true",
+                    help="skip timing start-up (`layerc --version`, `layerc summary`) of an installed copy")
+    ap.add_argument("--startup-only", action="store_true", help="time only the start-up rows")
     ap.add_argument("--no-torch", action="store_true", help="run layerc only")
     ap.add_argument("--profile", metavar="MODEL", help="print a cProfile of layerc's train_step and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -737,7 +760,7 @@ def main(argv=None):
         profile(args.profile, steps=20 if args.quick else 50)
         return 0
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [] if args.startup_only else [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = set(models) - set(SPECS)
     if unknown:
         ap.error(f"unknown model(s) {', '.join(sorted(unknown))}; choose from {', '.join(SPECS)}")
@@ -770,8 +793,8 @@ def main(argv=None):
         if "cnn" in models:
             results["memory"]["mnist"] = measure_memory("mnist", 0, batches, frameworks)
     if not args.no_summary:
-        log("[summary] timing `layerc summary`")
-        results["summary"] = time_summary()
+        log("[startup] timing `layerc --version` and `layerc summary` of a non-editable install")
+        results["startup"] = time_startup(3 if args.quick else 11)
     if args.mnist_epoch:
         results["mnist_epoch"] = mnist_epoch(torch)
     results["machine"]["loadavg_end"] = os.getloadavg()

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .spec import SpecError, load_spec, parse_spec  # noqa: E402
+# `import layerc` (and so `layerc --version`) stays cheap: the spec package (pydantic)
+# is imported on first use of one of its names.
+_FROM_SPEC = ("SpecError", "load_spec", "parse_spec")
+
+
+def __getattr__(name):
+    if name in _FROM_SPEC:
+        from . import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module 'layerc' has no attribute {name!r}")
 
 
 def build(spec):
     """Compile a Spec (or a spec file's path) into a Model; raises SpecError if the graph is bad."""
     from .compiler import compile_graph
     from .model import Model
+    from .spec import load_spec
 
     if not hasattr(spec, "layers"):
         spec = load_spec(spec)

@@ -26,8 +26,8 @@ app = typer.Typer(
 )
 # Logs and pipes get room for wide tables instead of Rich's default 80 columns.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
 _state = {"debug": False}
 
 
@@ -210,8 +210,12 @@ def _load_model(path: Path):
 
 def main(argv: Optional[list] = None):
     """Entry point: run the app; turn errors into one clear line unless --debug."""
-    args = sys.argv[1:] if argv is None else argv
-    _state["debug"] = "--debug" in args
+    args = list(sys.argv[1:] if argv is None else argv)
+    # --debug is taken anywhere before a `--` (after the subcommand too): moved to the front
+    cut = args.index("--") if "--" in args else len(args)
+    _state["debug"] = "--debug" in args[:cut]
+    if _state["debug"]:
+        args = ["--debug"] + [a for a in args[:cut] if a != "--debug"] + args[cut:]
     try:
         app(args=args, standalone_mode=True)
     except SystemExit:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..spec.data import BuiltinData, parse_data_spec
 from . import download as _download
+from . import paths
 from .errors import DataError
 from .paths import cache_dir, candidates
 
@@ -61,6 +62,12 @@ def expand(spec: BuiltinData):
     given = spec.model_dump(exclude_unset=True, exclude={"dataset"})
     base.update({k: v for k, v in given.items() if v is not None})
     return parse_data_spec(base)
+
+
+def not_found(name: str, error: DataError) -> DataError:
+    """The error for a built-in dataset whose files are in no data folder."""
+    return DataError(f"built-in dataset {name!r} not found: {error}. The layerc package ships it in "
+                     f"{paths.SHIPPED}; reinstall layerc, or put the files in a folder of $LAYERC_DATA")
 
 
 def ensure_mnist(spec_dir: Path | None, *, mirrors=None, timeout: float = 60.0) -> None:

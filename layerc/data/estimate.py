@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import arrays, idx
+from .errors import DataError
 from .paths import find
 
 
@@ -16,13 +17,21 @@ def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | Non
     IDX and .npy headers give exact counts; CSV, text and series files are sized by their
     row count. Raises DataError for a missing or unreadable file.
     """
+    from . import builtin
     from .loader import resolve_spec
 
-    spec = resolve_spec(data_spec)
+    spec, name = resolve_spec(data_spec, builtin_name=True)
+    if name == "mnist":  # as loading would: fetched when in no data folder
+        builtin.ensure_mnist(spec_dir)
     item = np.dtype(dtype).itemsize
     total = 0
     for src in spec.sources().values():
-        n, per = _counts(spec, src, spec_dir, input_shape)
+        try:
+            n, per = _counts(spec, src, spec_dir, input_shape)
+        except DataError as e:
+            if name is None:
+                raise
+            raise builtin.not_found(name, e) from None
         if src is spec.train and spec.limit is not None and spec.test_split is None:
             n = min(n, spec.limit)
         total += n * (per * (4 if spec.format == "text" else item) + item)

@@ -6,7 +6,11 @@ from pathlib import Path
 
 from .errors import DataError
 
-SHIPPED = Path(__file__).resolve().parents[2] / "datasets"  # the repository's datasets/ folder
+_PACKAGE = Path(__file__).resolve().parents[1]
+# the built-in datasets: the installed package's copy (a wheel carries one, see setup.py),
+# else the repository's datasets/ folder (a clone, or an editable install)
+SHIPPED = next((d for d in (_PACKAGE / "_datasets", _PACKAGE.parent / "datasets") if d.is_dir()),
+               _PACKAGE.parent / "datasets")
 
 
 def data_path_env() -> list[Path]:
@@ -23,7 +27,7 @@ def cache_dir() -> Path:
 
 def search_dirs(spec_dir: Path | None) -> list[Path]:
     """Folders a relative data path is looked up in, in order: beside the spec, ./datasets,
-    $LAYERC_DATA, the repository's datasets/ and the download cache."""
+    $LAYERC_DATA, the shipped datasets (SHIPPED) and the download cache."""
     dirs = [Path(spec_dir)] if spec_dir is not None else []
     dirs.append(Path.cwd() / "datasets")
     dirs += data_path_env()
