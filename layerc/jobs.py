@@ -151,7 +151,8 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
         arrays, meta = load_checkpoint(run_dir)
         trainer.load_state(arrays, meta)
         if meta.get("finished"):
-            raise RunError(f"{run_dir} finished already ({trainer.epoch} epochs); nothing to resume")
+            raise RunError(f"{run_dir} finished already ({trainer.epoch} epoch{'' if trainer.epoch == 1 else 's'}); "
+                           "nothing to resume")
     if on_start:
         on_start(trainer, run_dir, data)
     result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
