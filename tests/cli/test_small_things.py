@@ -1,4 +1,5 @@
 """Issue 18's small things: metavars, plurals, summary figures, number formats, file modes, progress."""
+import csv
 import json
 import os
 import stat
@@ -149,3 +150,56 @@ def test_negative_idx_dimension_names_the_file_and_dimension(tmp_path):
         with pytest.raises(DataError) as e:
             call()
         assert str(path) in str(e.value) and "dimension 1 is -28" in str(e.value)
+
+
+SERIES_SPEC = """\
+name: series
+seed: 3
+input: {shape: [6]}
+layers:
+  - Dense: {units: 8, activation: tanh}
+  - Dense: {units: 1}
+data: {format: timeseries, train: s.csv, column: v, window: 6, test_split: 40, validation_split: 0.2,
+       standardize: true, rescale: 0.5}
+train:
+  optimizer: {type: adam, learning_rate: 0.01}
+  loss: mean_squared_error
+  metrics: [mae, mse, rmse]
+  batch_size: 16
+  epochs: 2
+"""
+
+
+def test_series_metrics_are_in_the_data_units(tmp_path):
+    from layerc import jobs
+    from layerc.data import inverse_targets
+
+    steps = np.arange(400)
+    (tmp_path / "s.csv").write_text("t,v\n" + "".join(f"{i},{20 + 8 * np.sin(i / 9):.4f}\n" for i in steps))
+    spec = tmp_path / "series.yaml"
+    spec.write_text(SERIES_SPEC)
+    result = jobs.train(spec, run_dir=tmp_path / "run")
+    _, model, fitted = jobs.load_trained(spec, result.run_dir / "weights.npz")
+    data = jobs.load_dataset(jobs.load_spec(spec), model)
+
+    def errors(x, y):
+        truth = inverse_targets(y.reshape(len(y), -1), fitted)[:, 0]
+        return inverse_targets(model.predict(x).reshape(len(x), -1), fitted)[:, 0] - truth
+
+    x, y = data.test
+    error = errors(x, y)
+    mae, mse = np.mean(np.abs(error)), np.mean(error ** 2)
+    assert fitted["standardize"]["std"][0] / 0.5 > 5  # a target unit is over 5 degrees: far from 1
+    for got in (result.test, jobs.evaluate(spec, result.run_dir / "weights.npz")):
+        assert got["mae"] == pytest.approx(mae, rel=1e-4)
+        assert got["mse"] == pytest.approx(mse, rel=1e-4)
+        assert got["rmse"] == pytest.approx(np.sqrt(mse), rel=1e-4)
+        pred = model.predict(x).reshape(len(y))
+        assert got["loss"] == pytest.approx(np.mean((pred - y.reshape(-1)) ** 2), rel=1e-4)  # as trained
+    run_info = json.loads((result.run_dir / "run.json").read_text())
+    assert run_info["test_metrics"]["mae"] == pytest.approx(mae, rel=1e-4)
+    val_mae = np.mean(np.abs(errors(*data.validation)))
+    assert result.history[-1]["val_mae"] == pytest.approx(val_mae, rel=1e-4)
+    with open(result.run_dir / "metrics.csv") as f:
+        assert float(list(csv.DictReader(f))[-1]["val_mae"]) == pytest.approx(val_mae, rel=1e-4)
+    assert any("data's own units" in m for m in result.messages)
