@@ -71,7 +71,6 @@ def test_summary_macs_below_a_thousand_are_not_repeated(tmp_path):
     assert r.exit_code == 0
     assert "MACs per sample: 32\n" in r.output and "32 (32)" not in r.output
     assert "(None, 4)" in r.output
-    r = run("summary", str(tmp_path / "s.yaml"))
     info = render.summary_totals({"total_params": 0, "total_bytes": 0, "trainable_params": 0, "trainable_bytes": 0,
                                   "non_trainable_params": 0, "non_trainable_bytes": 0,
                                   "macs_per_sample": 2_528_000, "batch_size": 1, "activation_bytes": 0})
