@@ -117,6 +117,7 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
     Args:
         on_start: called with (trainer, run_dir, dataset) before the first batch.
     """
+    from .data.timeseries import target_scale
     from .train.loop import Interrupted, Trainer
 
     if resume is not None:
@@ -146,12 +147,16 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
         info = _run_info(spec, spec_path, overrides)
         write_json(run_dir / "run.json", info)
     recorder = RunRecorder(run_dir, info)
-    trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks])
+    trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks], target_scale=target_scale(data.fitted))
+    if any(getattr(m, "scale", 1.0) != 1.0 for m in trainer.metrics):
+        trainer.note("the targets are scaled for training: the loss is on the scaled targets, "
+                     "mae/mse/rmse are in the data's own units")
     if resume is not None:
         arrays, meta = load_checkpoint(run_dir)
         trainer.load_state(arrays, meta)
         if meta.get("finished"):
-            raise RunError(f"{run_dir} finished already ({trainer.epoch} epochs); nothing to resume")
+            raise RunError(f"{run_dir} finished already ({trainer.epoch} epoch{'' if trainer.epoch == 1 else 's'}); "
+                           "nothing to resume")
     if on_start:
         on_start(trainer, run_dir, data)
     result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
@@ -303,7 +308,8 @@ def load_trained(spec_path, weights, overrides=(), data_state=None):
 
 
 def evaluate(spec_path, weights=None, overrides=(), data_state=None) -> dict:
-    """Test-set loss and metrics of trained weights (the data's test split)."""
+    """Test-set loss and metrics of trained weights (the data's test split); mae/mse/rmse in the data's units."""
+    from .data.timeseries import target_scale
     from .train.loop import Trainer
 
     spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
@@ -317,7 +323,7 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None) -> dict:
     split, part = ("test", data.test) if data.test is not None else ("validation", data.validation)
     if part is None:
         raise RunError("the data has no test or validation split to evaluate on")
-    metrics = Trainer(model, spec.train).evaluate(*part)
+    metrics = Trainer(model, spec.train, target_scale=target_scale(data.fitted)).evaluate(*part)
     return {"split": split, "samples": int(len(part[1])), **metrics}
 
 

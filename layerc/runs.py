@@ -30,9 +30,12 @@ class RunError(Exception):
 def atomic_write(path: Path, data: bytes) -> None:
     """Write bytes to `path` so that readers see the old or the new file, never a mix."""
     path = Path(path)
+    umask = os.umask(0o077)  # read it (no call just returns it); mkstemp makes 0600 whatever it is
+    os.umask(umask)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~umask)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

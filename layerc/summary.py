@@ -1,7 +1,6 @@
 """What `layerc summary` reports, as plain data: Keras's summary plus MACs and memory."""
 from __future__ import annotations
 
-from .compiler import keras_shape
 from .core.base import elements
 
 _DTYPE_BYTES = {"float32": 4, "float64": 8, "int32": 4}
@@ -14,6 +13,11 @@ def readable_size(n_bytes: float) -> str:
             return f"{n_bytes:.2f} {unit}"
         n_bytes /= 1024
     return f"{n_bytes:.2f} PB"
+
+
+def batch_shape(shape) -> list:
+    """Keras's shape with its batch dimension: [None, 26, 26, 32] (JSON null for None)."""
+    return [None, *shape]
 
 
 def summarize(model, batch_size: int | None = None) -> dict:
@@ -36,7 +40,7 @@ def summarize(model, batch_size: int | None = None) -> dict:
         "name": model.name,
         "sequential": graph.sequential,
         "layers": rows,
-        "inputs": {n: {"shape": keras_shape(tuple(i.shape)), "dtype": i.dtype} for n, i in graph.inputs.items()},
+        "inputs": {n: {"shape": batch_shape(tuple(i.shape)), "dtype": i.dtype} for n, i in graph.inputs.items()},
         "outputs": list(graph.outputs),
         "total_params": total,
         "trainable_params": trainable,
@@ -51,5 +55,5 @@ def summarize(model, batch_size: int | None = None) -> dict:
 
 
 def _row(name, type_name, shape, params, macs, inputs):
-    return {"name": name, "type": type_name, "output_shape": keras_shape(shape), "params": params,
+    return {"name": name, "type": type_name, "output_shape": batch_shape(shape), "params": params,
             "macs": macs, "connected_to": [f"{s}[0][0]" for s in inputs]}

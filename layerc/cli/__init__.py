@@ -62,7 +62,7 @@ def _options(
 
 @app.command()
 def validate(
-    specs: List[Path] = typer.Argument(..., help="Spec files to check."),
+    specs: List[Path] = typer.Argument(..., metavar="SPEC", help="Spec files to check."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json for editors and CI."),
 ):
     """Check spec files: YAML, schema, graph and shapes. Exit 0 valid, 1 invalid, 2 unreadable."""
@@ -85,9 +85,9 @@ def validate(
 
 @app.command()
 def summary(
-    spec: Path = typer.Argument(..., help="Spec file."),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="Spec file."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, metavar="N",
                                              help="Batch for the activation-memory estimate (default: train.batch_size)."),
 ):
     """Print the layer table: output shapes, parameter counts, MACs and memory."""
@@ -113,10 +113,10 @@ def schema():
 
 @app.command()
 def train(
-    spec: Optional[Path] = typer.Argument(None, help="Spec file (not needed with --resume)."),
-    set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (YAML). Repeatable."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>/<time>/)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    spec: Optional[Path] = typer.Argument(None, metavar="SPEC", help="Spec file (not needed with --resume)."),
+    set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a spec value: key.path=value (YAML). Repeatable."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", metavar="DIR", help="Run directory (default runs/<name>/<time>/)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue the run in this directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
 ):
     """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
@@ -149,7 +149,7 @@ def train(
             display.close()
     if result.interrupted:
         done = result.history[-1]["epoch"] if result.history else 0
-        console.print(f"[yellow]stopped by {result.interrupted}[/] after {done} full epochs; checkpoint saved. "
+        console.print(f"[yellow]stopped by {result.interrupted}[/] after {done} full epoch{'' if done == 1 else 's'}; checkpoint saved. "
                       f"Resume with: layerc train --resume {result.run_dir}")
         raise typer.Exit(130 if result.interrupted == "SIGINT" else 143)
     console.print(render.history_table(result.history, result.test))
@@ -158,11 +158,12 @@ def train(
 
 @app.command()
 def evaluate(
-    spec: Path = typer.Argument(..., help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (a run's weights.npz)."),
-    data_state: Optional[Path] = typer.Option(None, "--data-state",
+    spec: Path = typer.Argument(..., metavar="SPEC|RUN_DIR",
+                                help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE", help="Weights file (a run's weights.npz)."),
+    data_state: Optional[Path] = typer.Option(None, "--data-state", metavar="FILE",
                                               help="The run's fitted data state (default: data.json beside the weights)."),
-    set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value."),
+    set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a spec value: key.path=value."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json."),
 ):
     """Test-set loss and metrics of trained weights."""
@@ -178,14 +179,16 @@ def evaluate(
 
 @app.command()
 def predict(
-    spec: Path = typer.Argument(..., help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Weights file (a run's weights.npz)."),
-    input: str = typer.Option(..., "--input", help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin."),
-    output: str = typer.Option("-", "--output", help="Predictions to .csv, .npy, or - for stdout (CSV)."),
-    data_state: Optional[Path] = typer.Option(None, "--data-state",
+    spec: Path = typer.Argument(..., metavar="SPEC|RUN_DIR",
+                                help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE", help="Weights file (a run's weights.npz)."),
+    input: str = typer.Option(..., "--input", metavar="FILE",
+                              help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin."),
+    output: str = typer.Option("-", "--output", metavar="FILE", help="Predictions to .csv, .npy, or - for stdout (CSV)."),
+    data_state: Optional[Path] = typer.Option(None, "--data-state", metavar="FILE",
                                               help="The run's fitted data state (default: data.json beside the weights)."),
     prepared: bool = typer.Option(False, "--prepared", help="Inputs already prepared: skip the data section's preparation."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, metavar="N"),
 ):
     """Model outputs for new inputs, prepared as the training data was (a CSV with a header)."""
     from .. import jobs

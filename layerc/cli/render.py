@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from ..compiler import keras_shape
 from ..summary import readable_size
 
 
@@ -33,7 +34,8 @@ def summary_table(info: dict) -> Table:
     if not info["sequential"]:
         table.add_column("Connected to")
     for row in info["layers"]:
-        cells = [f'{row["name"]} ({row["type"]})', row["output_shape"], f'{row["params"]:,}', _count(row["macs"])]
+        shape = keras_shape(row["output_shape"][1:])
+        cells = [f'{row["name"]} ({row["type"]})', shape, f'{row["params"]:,}', _count(row["macs"])]
         if not info["sequential"]:
             cells.append("\n".join(row["connected_to"]) or "-")
         table.add_row(*cells)
@@ -51,7 +53,8 @@ def summary_totals(info: dict) -> Text:
         out.append(f" {label}: ", style="bold")
         out.append(f"{n:,} ({readable_size(size)})\n")
     out.append(" MACs per sample: ", style="bold")
-    out.append(f'{info["macs_per_sample"]:,} ({_count(info["macs_per_sample"])})\n')
+    macs = info["macs_per_sample"]
+    out.append(f"{macs:,} ({_count(macs)})\n" if macs >= 1000 else f"{macs:,}\n")
     out.append(f' Activation memory (batch {info["batch_size"]}): ', style="bold")
     out.append(readable_size(info["activation_bytes"]))
     return out
@@ -76,7 +79,7 @@ def history_table(history: list, test: dict | None) -> Table:
     for k in names:
         table.add_row(k, _fmt(last.get(k)), _fmt(last.get(f"val_{k}")), _fmt((test or {}).get(k)))
     seconds = sum(row.get("seconds", 0) for row in history)
-    table.caption = f"{len(history)} epochs, {seconds:.1f}s of training"
+    table.caption = f"{plural(len(history), 'epoch')}, {seconds:.1f}s of training"
     return table
 
 
@@ -92,4 +95,14 @@ def metrics_table(metrics: dict) -> Table:
 
 
 def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.4f}"
+    return "-" if v is None else number(v)
+
+
+def number(v: float) -> str:
+    """A loss or metric: 0.0123 with four decimals, 5.0e+21 in scientific notation when huge."""
+    return f"{v:.4f}" if abs(v) < 1e6 else f"{v:.1e}"
+
+
+def plural(n: int, word: str) -> str:
+    """`1 epoch`, `2 epochs`."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -29,8 +29,9 @@ class Table:
         return repr(self.names[col]) if self.names else f"{col}"
 
 
-def read_table(path: Path, header: bool = True, delimiter: str = ",") -> Table:
-    """Every non-blank row of a CSV file; all rows must have the same number of cells."""
+def read_table(path: Path, header: bool = True, delimiter: str = ",", limit: int | None = None) -> Table:
+    """Every non-blank row of a CSV file (the first `limit` data rows); all must have the same number of cells."""
+    stop = None if limit is None else limit + bool(header)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
@@ -39,6 +40,8 @@ def read_table(path: Path, header: bool = True, delimiter: str = ",") -> Table:
                 if row and any(c.strip() for c in row):
                     rows.append(row)
                     lines.append(reader.line_num)
+                    if len(rows) == stop:
+                        break
     except UnicodeDecodeError:
         raise DataError(f"{path}: is not UTF-8 text") from None
     except csv.Error as e:

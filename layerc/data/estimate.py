@@ -10,12 +10,22 @@ from .errors import DataError
 from .paths import find
 
 
+# Peak bytes while a CSV file is parsed (csv.reader's rows of str, the cell lists, the float64
+# array), measured with tracemalloc on generated files of 10-100 numeric columns (84-108 bytes
+# a cell, tests/data/test_estimate_csv.py): a str object and two list slots a cell, the
+# cell's text, and each row's lists.
+CSV_CELL_BYTES = 80
+CSV_ROW_BYTES = 200
+
+
 def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | None = None,
                    dtype: str = "float32") -> int:
-    """Bytes of the loaded arrays (inputs and targets of every split), without loading them.
+    """Peak bytes of loading a dataset: its arrays (inputs and targets of every split), plus the
+    parsed cells of the largest CSV file while it is read, without loading anything.
 
     IDX and .npy headers give exact counts; CSV, text and series files are sized by their
-    row count. Raises DataError for a missing or unreadable file.
+    row count (only up to `limit` rows where the loader stops there). Raises DataError for a
+    missing or unreadable file.
     """
     from . import builtin
     from .loader import resolve_spec
@@ -24,41 +34,43 @@ def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | Non
     if name == "mnist":  # as loading would: fetched when in no data folder
         builtin.ensure_mnist(spec_dir)
     item = np.dtype(dtype).itemsize
-    total = 0
+    total = parsing = 0
     for src in spec.sources().values():
+        limit = spec.limit if src is spec.train and spec.test_split is None else None
         try:
-            n, per = _counts(spec, src, spec_dir, input_shape)
+            n, per, parse = _counts(spec, src, spec_dir, input_shape, limit)
         except DataError as e:
             if name is None:
                 raise
             raise builtin.not_found(name, e) from None
-        if src is spec.train and spec.limit is not None and spec.test_split is None:
-            n = min(n, spec.limit)
+        if limit is not None:
+            n = min(n, limit)
         total += n * (per * (4 if spec.format == "text" else item) + item)
-    return int(total)
+        parsing = max(parsing, parse)
+    return int(total + parsing)
 
 
-def _counts(spec, src, spec_dir, input_shape) -> tuple[int, int]:
-    """(samples, values per sample) of one source."""
+def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
+    """(samples, values per sample, peak parsing bytes) of one source."""
     if spec.format == "idx":
         _, shape = idx.idx_header(find(src.x, spec_dir))
-        return shape[0], int(np.prod(shape[1:], dtype=np.int64))
+        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
     if spec.format == "npy":
         shape, _ = arrays.npy_shape(find(src.x, spec_dir))
-        return shape[0], int(np.prod(shape[1:], dtype=np.int64))
+        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
     path = find(src.path, spec_dir)
     if spec.format == "npz":
         with np.load(path, allow_pickle=False, mmap_mode="r") as z:
-            return _npz_shape(z, src.x_key or "x")
-    rows = _line_count(path)
+            return (*_npz_shape(z, src.x_key or "x"), 0)
     if spec.format == "text":
         length = spec.max_length or (input_shape[0] if input_shape and input_shape[0] else 256)
-        return rows, length
-    if spec.format == "timeseries":
-        return rows, spec.window
-    return rows, _width(path, spec.delimiter)
-
-
+        return _line_count(path)[0], length, 0
+    # the CSV loader stops after `limit` rows; a series is cut into windows after it is read whole
+    stop = limit + bool(spec.header) if limit is not None and spec.format == "csv" else None
+    rows, size = _line_count(path, stop)
+    width = _width(path, spec.delimiter)
+    parse = rows * (width * CSV_CELL_BYTES + CSV_ROW_BYTES) + size
+    return rows, (spec.window if spec.format == "timeseries" else width), parse
 def _npz_shape(z, key):
     import zipfile
     try:
@@ -71,12 +83,19 @@ def _npz_shape(z, key):
     return shape[0] if shape else 0, int(np.prod(shape[1:], dtype=np.int64))
 
 
-def _line_count(path: Path) -> int:
-    n = 0
+def _line_count(path: Path, stop: int | None = None) -> tuple[int, int]:
+    """(lines, bytes) of a text file, or of its first `stop` lines."""
+    n = size = 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            n += block.count(b"\n")
-    return n + 1
+            count = block.count(b"\n")
+            if stop is not None and n + count >= stop:
+                end = -1
+                for _ in range(stop - n):
+                    end = block.index(b"\n", end + 1)
+                return stop, size + end + 1
+            n, size = n + count, size + len(block)
+    return n + 1, size
 
 
 def _width(path: Path, delimiter: str) -> int:

@@ -38,7 +38,11 @@ def _header(f, path: Path) -> tuple[np.dtype, tuple, str]:
     raw = _read(f, 4 * magic[3], path)
     if len(raw) < 4 * magic[3]:
         raise DataError(f"{path}: truncated IDX header")
-    return np.dtype(TYPES[magic[2]]), tuple(int(d) for d in np.frombuffer(raw, ">i4")), magic.hex()
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">i4"))
+    for i, d in enumerate(shape):
+        if d < 0:
+            raise DataError(f"{path}: corrupt IDX header: dimension {i} is {d} (dimensions cannot be negative)")
+    return np.dtype(TYPES[magic[2]]), shape, magic.hex()
 
 
 def idx_header(path: Path) -> tuple[np.dtype, tuple]:

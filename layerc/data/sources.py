@@ -87,9 +87,7 @@ def _text(spec, src, spec_dir, limit, name):
 
 def _csv(spec, src, spec_dir, limit, name):
     path = find(src.path, spec_dir)
-    table = read_table(path, spec.header, spec.delimiter)
-    if limit is not None:
-        table.rows, table.lines = table.rows[:limit], table.lines[:limit]
+    table = read_table(path, spec.header, spec.delimiter, limit)
     targets = spec.target if isinstance(spec.target, list) else [spec.target]
     t_cols = [column_index(table, c, "target") for c in targets]
     if spec.features is not None:

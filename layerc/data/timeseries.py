@@ -62,3 +62,12 @@ def time_splits(spec, length: int) -> dict[str, tuple[int, int]]:
         end = cut
     out["train"] = (begin, end)
     return out
+
+
+def target_scale(fitted: dict) -> float:
+    """The data's units per unit of the scaled targets (std / rescale), 1.0 when unscaled."""
+    if fitted.get("format") != "timeseries":
+        return 1.0
+    stats = fitted.get("standardize")
+    scale = stats["std"][0] if stats else 1.0
+    return scale / abs(fitted["rescale"]) if fitted.get("rescale") else scale

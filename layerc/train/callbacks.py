@@ -82,7 +82,8 @@ class EarlyStopping(_Monitor):
                 trainer.model.set_weights(self.best_weights)
                 trainer.note(f"early stopping: restored the weights of the best epoch ({self.monitor})")
             else:
-                trainer.note(f"early stopping: {self.monitor} did not improve for {self.wait} epochs")
+                trainer.note(f"early stopping: {self.monitor} did not improve for {self.wait} "
+                             f"epoch{'' if self.wait == 1 else 's'}")
 
 
 class ReduceLROnPlateau(_Monitor):

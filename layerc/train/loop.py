@@ -34,9 +34,11 @@ class Trainer:
         model: a `layerc.model.Model` with one output.
         train: the validated `TrainSpec`.
         callbacks: extra `Callback`s (progress display, run recorder).
+        target_scale: the data's units per target unit, for mae/mse/rmse (the loss stays
+            on the targets as trained).
     """
 
-    def __init__(self, model, train, callbacks=()):
+    def __init__(self, model, train, callbacks=(), target_scale: float = 1.0):
         if len(model.output_names) != 1:
             raise TrainingError("training supports models with one output")
         self.model = model.build()
@@ -47,7 +49,8 @@ class Trainer:
         self.fused = self.loss.fuses(self.output_activation)
         self.train_loss = self.loss.logits_version() if self.fused else self.loss
         self.optimizer = make_optimizer(train.optimizer)
-        self.metrics = make_metrics(train.metrics, train.loss.type)
+        self.target_scale = target_scale
+        self.metrics = make_metrics(train.metrics, train.loss.type, target_scale)
         self.slots = model.trainable_slots()
         self.spec_callbacks = from_specs(train.callbacks)
         self.callbacks: list[Callback] = [*self.spec_callbacks, *callbacks]
@@ -172,7 +175,7 @@ class Trainer:
         """Loss and metrics on (x, y) in inference mode, Keras's weighting by batch size."""
         batch_size = batch_size or self.spec.batch_size
         xs = x if isinstance(x, (list, tuple)) else [x]
-        metrics = make_metrics(self.spec.metrics, self.spec.loss.type)
+        metrics = make_metrics(self.spec.metrics, self.spec.loss.type, self.target_scale)
         total, count = 0.0, 0
         for start in range(0, len(y), batch_size):
             xb = [a[start:start + batch_size] for a in xs]

@@ -219,33 +219,45 @@ class AUC(Metric):
         return float(xp.sum((fpr[:-1] - fpr[1:]) * (tpr[:-1] + tpr[1:]) / 2))
 
 
-class MeanAbsoluteError(MeanMetric):
-    def __init__(self, name="mae"):
+class _Error(MeanMetric):
+    """A regression error; `scale` turns errors on standardised targets back into the data's units."""
+
+    def __init__(self, name, scale: float = 1.0):
         super().__init__(name)
+        self.scale = scale
+
+    def _errors(self, y_true, Y):
+        D = Y - _same_rank(y_true, Y)
+        return D * D.dtype.type(self.scale) if self.scale != 1.0 else D
+
+
+class MeanAbsoluteError(_Error):
+    def __init__(self, name="mae", scale=1.0):
+        super().__init__(name, scale)
 
     def _values(self, y_true, Y):
-        D = xp.abs(Y - _same_rank(y_true, Y))
+        D = xp.abs(self._errors(y_true, Y))
         return xp.mean(D, axis=-1) if D.ndim > 1 else D
 
 
-class MeanSquaredError(MeanMetric):
-    def __init__(self, name="mse"):
-        super().__init__(name)
+class MeanSquaredError(_Error):
+    def __init__(self, name="mse", scale=1.0):
+        super().__init__(name, scale)
 
     def _values(self, y_true, Y):
-        D = Y - _same_rank(y_true, Y)
+        D = self._errors(y_true, Y)
         D *= D
         return xp.mean(D, axis=-1) if D.ndim > 1 else D
 
 
-class RootMeanSquaredError(MeanMetric):
+class RootMeanSquaredError(_Error):
     """sqrt of the mean squared error over every element (Keras RootMeanSquaredError)."""
 
-    def __init__(self, name="rmse"):
-        super().__init__(name)
+    def __init__(self, name="rmse", scale=1.0):
+        super().__init__(name, scale)
 
     def _values(self, y_true, Y):
-        D = Y - _same_rank(y_true, Y)
+        D = self._errors(y_true, Y)
         return D * D
 
     def result(self):
@@ -264,11 +276,13 @@ _SIMPLE = {
 }
 
 
-def make_metric(metric_spec, loss_name: str | None = None) -> Metric:
+def make_metric(metric_spec, loss_name: str | None = None, target_scale: float = 1.0) -> Metric:
     """One Metric from a metric spec model (or a bare name); see `make_metrics`."""
     kind = metric_spec if isinstance(metric_spec, str) else metric_spec.type
     if kind in ("accuracy", "acc"):
         return _ACCURACY_FOR_LOSS.get(loss_name, Accuracy)(name="accuracy")
+    if kind in ("mae", "mse", "rmse"):
+        return _SIMPLE[kind](name=kind, scale=target_scale)
     if kind in _SIMPLE:
         return _SIMPLE[kind](name=kind)
     args = ({} if isinstance(metric_spec, str) else
@@ -284,7 +298,7 @@ def make_metric(metric_spec, loss_name: str | None = None) -> Metric:
     raise ValueError(f"unknown metric {kind!r}")
 
 
-def make_metrics(metric_specs, loss_name=None) -> list[Metric]:
+def make_metrics(metric_specs, loss_name=None, target_scale: float = 1.0) -> list[Metric]:
     """Metrics for the `metrics:` list; "accuracy" follows the loss.
 
     Args:
@@ -293,7 +307,9 @@ def make_metrics(metric_specs, loss_name=None) -> list[Metric]:
             and sparse categorical crossentropy choose binary, categorical and sparse
             categorical accuracy; with other losses Keras 3's shape rule decides on
             the first batch (one output column: binary; integer labels: sparse).
+        target_scale: the data's units per target unit (a standardised series' std), by
+            which mae, mse and rmse are reported in the data's units.
     """
     if loss_name is not None and not isinstance(loss_name, str):
         loss_name = getattr(loss_name, "type", None) or getattr(loss_name, "name", None)
-    return [make_metric(m, loss_name) for m in metric_specs]
+    return [make_metric(m, loss_name, target_scale) for m in metric_specs]
