@@ -35,7 +35,7 @@ def run(*args):
 def test_help_shows_meaningful_metavars(command, wanted):
     r = run(command, "--help")
     assert r.exit_code == 0
-    words = set(r.output.replace("[", " ").replace("]", " ").split())
+    words = set(r.output.replace("[", " ").replace("]", " ").replace("|", " ").split())
     assert set(wanted) <= words
     assert not {"TEXT", "PATH", "INTEGER"} & words
 
