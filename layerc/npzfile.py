@@ -32,11 +32,12 @@ def read_header(f) -> tuple[tuple, np.dtype]:
     return tuple(shape), dtype, fortran
 
 
-def read_npz(path: Path, keep=None, expected: dict | None = None) -> dict:
+def read_npz(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:
     """{name: array} for the members whose name `keep(name)` accepts (all if None).
 
     Args:
         expected: {name: shape}; a member with another shape is refused before reading.
+        max_bytes: the most the kept members may declare in all (None: no cap).
     """
     expected = expected or {}
     try:
@@ -50,10 +51,12 @@ def read_npz(path: Path, keep=None, expected: dict | None = None) -> dict:
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
             raise NpzError(f"has {len(infos)} members (at most {MAX_MEMBERS}); refused")
-        for info in infos:
+        kept = [i for i in infos if keep is None or keep(i.filename.removesuffix(".npy"))]
+        declared = sum(i.file_size for i in kept)
+        if max_bytes is not None and declared > max_bytes:
+            raise NpzError(f"its arrays declare {declared >> 20} MB; only {max_bytes >> 20} MB are available")
+        for info in kept:
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if keep is not None and not keep(name):
-                continue
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                 raise NpzError(f"array {name!r} is compressed {info.file_size // max(info.compress_size, 1)}:1; "
                                "refused as a zip bomb")

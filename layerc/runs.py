@@ -56,13 +56,13 @@ def save_arrays(path: Path, arrays: dict) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def load_arrays(path: Path, keep=None, expected: dict | None = None) -> dict:
+def load_arrays(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:
     """Arrays from an .npz file, read safely (see npzfile); never unpickles, and refuses
     NaN or infinite values naming the array."""
     from .npzfile import NpzError, read_npz, refuse_nonfinite
 
     try:
-        arrays = read_npz(path, keep, expected)
+        arrays = read_npz(path, keep, expected, max_bytes)
     except FileNotFoundError:
         raise RunError(f"{path}: no such file") from None
     except NpzError as e:
@@ -141,7 +141,10 @@ def load_checkpoint(run_dir: Path) -> tuple[dict, dict]:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise RunError(f"{run_dir} has no {CHECKPOINT} to resume from")
-    arrays = load_arrays(path, keep=lambda k: k == "meta" or k.split("/", 1)[0].startswith(_CHECKPOINT_PARTS))
+    from .jobs import available_memory
+
+    arrays = load_arrays(path, keep=lambda k: k == "meta" or k.split("/", 1)[0].startswith(_CHECKPOINT_PARTS),
+                         max_bytes=available_memory())
     if "meta" not in arrays:
         raise RunError(f"{path}: not a layerc checkpoint (no meta)")
     try:

@@ -174,3 +174,10 @@ def test_real_pickles_are_still_refused_as_pickled(tmp_path, trained):
     np.savez(run / "weights.npz", **{"dense/kernel": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(RunError, match="pickled"):
         jobs.load_trained(spec, run / "weights.npz")
+
+
+def test_checkpoint_declaring_more_than_the_memory_is_refused(trained, monkeypatch):
+    spec, run = trained
+    monkeypatch.setattr(jobs, "available_memory", lambda: 1000)
+    with pytest.raises(RunError, match="only 0 MB are available"):
+        runs.load_checkpoint(run)
