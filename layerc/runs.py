@@ -59,43 +59,57 @@ def save_arrays(path: Path, arrays: dict) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def load_arrays(path: Path) -> dict:
-    """Arrays from an .npz file; never unpickles (object arrays are refused)."""
+def load_arrays(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:
+    """Arrays from an .npz file, read safely (see npzfile); never unpickles, and refuses
+    NaN or infinite values naming the array."""
+    from .npzfile import NpzError, read_npz, refuse_nonfinite
+
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        arrays = read_npz(path, keep, expected, max_bytes)
     except FileNotFoundError:
         raise RunError(f"{path}: no such file") from None
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise RunError(f"{path}: holds pickled Python objects; refused (layerc never unpickles)") from None
-        raise RunError(f"{path}: not a valid .npz file ({e})") from None
-    except (OSError, EOFError, KeyError) as e:
-        raise RunError(f"{path}: not a readable .npz file ({e.__class__.__name__}: {e})") from None
-    except Exception as e:  # zipfile.BadZipFile and friends
-        raise RunError(f"{path}: not a valid .npz file ({e.__class__.__name__})") from None
+    except NpzError as e:
+        raise RunError(f"{path}: {e}") from None
+    bad = refuse_nonfinite(arrays)
+    if bad:
+        raise RunError(f"{path}: {bad}")
+    return arrays
 
 
 def save_weights(path: Path, model) -> None:
     save_arrays(path, model.named_weights())
 
 
+def weight_shapes(model) -> dict:
+    """{'layer/weight': shape} from the layers' specs, without allocating anything."""
+    return {f"{n.name}/{w.name}": tuple(w.shape) for n in model.weight_nodes()
+            for w in n.layer.weight_specs(n.input_shape)}
+
+
 def load_weights(path: Path, model) -> None:
-    """Load a weights .npz (our `layer/weight` names) into the model, checking every shape."""
-    arrays = load_arrays(Path(path))
+    """Load a weights .npz (our `layer/weight` names) into the model: the file's headers
+    are checked against the spec, then the memory, before the model is allocated."""
+    shapes = weight_shapes(model)
+    wanted = {n for k in shapes for n in (k, f"weights/{k}")}
+    arrays = load_arrays(Path(path), keep=wanted.__contains__,
+                         expected={**shapes, **{f"weights/{k}": v for k, v in shapes.items()}})
     arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
-    named = model.named_weights()
-    missing = [k for k in named if k not in arrays]
+    missing = [k for k in shapes if k not in arrays]
     if missing:
         raise RunError(f"{path}: does not fit this spec: no weight {missing[0]!r}"
                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
-    for k, store in named.items():
-        a = arrays[k]
-        if a.shape != store.shape:
-            raise RunError(f"{path}: weight {k} has shape {a.shape}; this spec needs {store.shape}")
+    for k, a in arrays.items():
         if not np.issubdtype(a.dtype, np.floating):
             raise RunError(f"{path}: weight {k} is not floating point ({a.dtype})")
-        store[...] = a
+    from .jobs import available_memory
+
+    need = model.count_params() * (8 if model.spec.dtype == "float64" else 4) * 2  # weights + grads
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise RunError(f"{path}: this spec's weights need about {need >> 20} MB; the machine has "
+                       f"{avail >> 20} MB available")
+    for k, store in model.named_weights().items():
+        store[...] = arrays[k]
 
 
 def new_run_dir(root: Path, spec_name: str) -> Path:
@@ -123,11 +137,17 @@ def save_checkpoint(run_dir: Path, trainer, finished: bool = False) -> None:
     save_arrays(Path(run_dir) / CHECKPOINT, arrays)
 
 
+_CHECKPOINT_PARTS = ("weights", "optimizer", "metric", "callback")
+
+
 def load_checkpoint(run_dir: Path) -> tuple[dict, dict]:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise RunError(f"{run_dir} has no {CHECKPOINT} to resume from")
-    arrays = load_arrays(path)
+    from .jobs import available_memory
+
+    arrays = load_arrays(path, keep=lambda k: k == "meta" or k.split("/", 1)[0].startswith(_CHECKPOINT_PARTS),
+                         max_bytes=available_memory())
     if "meta" not in arrays:
         raise RunError(f"{path}: not a layerc checkpoint (no meta)")
     try:

@@ -18,8 +18,24 @@ def _refuse(path: Path, e: Exception, what: str = "") -> DataError:
     return DataError(f"{path}{what}: not a readable NumPy file ({text})")
 
 
+def sniff(path: Path) -> None:
+    """Refuse a file that is neither an .npy nor a zip archive before numpy guesses
+    (numpy reports any unknown bytes as pickled data)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return  # np.load reports it
+    if head.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):
+        return
+    if head[:1] == b"\x80":  # a pickle stream (protocol 2 and later)
+        raise DataError(f"{path}: {_PICKLE}")
+    raise DataError(f"{path}: not a NumPy .npy/.npz file")
+
+
 def read_npy(path: Path, limit: int | None = None) -> np.ndarray:
     """The array in an .npy file (memory-mapped, so `limit` reads only the first samples)."""
+    sniff(path)
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:
@@ -31,6 +47,7 @@ def read_npy(path: Path, limit: int | None = None) -> np.ndarray:
 
 def read_npz(path: Path, keys: tuple[str, str], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two named arrays from an .npz archive."""
+    sniff(path)
     try:
         z = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
@@ -56,6 +73,7 @@ def read_npz(path: Path, keys: tuple[str, str], limit: int | None = None) -> tup
 
 def npy_shape(path: Path) -> tuple[tuple, np.dtype]:
     """(shape, dtype) of an .npy file from its header."""
+    sniff(path)
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:

@@ -58,6 +58,7 @@ def read_input_file(path: Path):
     if suffix == ".npy":
         return arrays.read_npy(path)
     if suffix == ".npz":
+        arrays.sniff(path)
         with np.load(path, allow_pickle=False) as z:
             names = z.files
         key = "x" if "x" in names else (names[0] if len(names) == 1 else None)
