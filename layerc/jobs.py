@@ -20,7 +20,7 @@ import yaml
 
 from . import build, load_spec
 from .runs import (CHECKPOINT, RunError, RunRecorder, load_checkpoint, load_weights, new_run_dir,
-                   save_checkpoint, write_json, atomic_write)
+                   save_checkpoint, write_json, atomic_write, check_writable, run_lock)
 from .spec.diagnostics import Diagnostic, SpecError
 from .core.base import elements
 from .summary import readable_size
@@ -111,24 +111,35 @@ def check_memory(model, batch_size: int, data_bytes: int = 0):
 
 # -- train ----------------------------------------------------------------------------------
 def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume=None,
-          callbacks=(), on_start=None) -> TrainResult:
+          callbacks=(), on_start=None, epochs=None) -> TrainResult:
     """Train a spec into a run directory, or resume the run in `resume`.
+
+    The run directory is locked for the whole job: a second `train` on it is refused.
 
     Args:
         on_start: called with (trainer, run_dir, dataset) before the first batch.
+        epochs: with `resume`, train to this many epochs in all (extends a finished run).
     """
-    from .train.loop import Interrupted, Trainer
-
     if resume is not None:
         resume = Path(resume)
         info = _read_run_info(resume)
-        spec = load_spec(resume / "spec.yaml")
-        spec._path = Path(info.get("spec_path") or resume / "spec.yaml")
-        run_dir = resume
-        for stale in resume.glob(".*.tmp"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
-    else:
-        spec = load_spec(spec_path, overrides)
+        check_writable(resume)
+        with run_lock(resume):
+            for stale in resume.glob(".*.tmp"):  # left by a process killed mid-write
+                stale.unlink(missing_ok=True)
+            spec = _resumed_spec(resume, info, epochs)
+            return _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs)
+    if epochs is not None:
+        raise RunError("epochs= extends a resumed run; for a new run set train.epochs in the spec")
+    spec = load_spec(spec_path, overrides)
+    return _train(spec, spec_path, overrides, None, None, callbacks, on_start, None,
+                  run_root=run_root, run_dir=run_dir)
+
+
+def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs, *,
+           run_root="runs", run_dir=None) -> TrainResult:
+    from .train.loop import Interrupted, Trainer
+
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
     model = build(spec)
@@ -136,39 +147,108 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
     check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
     data = load_dataset(spec, model)
 
-    if resume is None:
-        run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / CHECKPOINT).exists():
-            raise RunError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
-        atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
-        write_json(run_dir / FITTED, data.fitted)
-        info = _run_info(spec, spec_path, overrides)
-        write_json(run_dir / "run.json", info)
-    recorder = RunRecorder(run_dir, info)
-    trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks])
-    if resume is not None:
-        arrays, meta = load_checkpoint(run_dir)
-        trainer.load_state(arrays, meta)
-        if meta.get("finished"):
-            raise RunError(f"{run_dir} finished already ({trainer.epoch} epochs); nothing to resume")
-    if on_start:
-        on_start(trainer, run_dir, data)
-    result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
-    with _stop_on_signals(trainer) as received:
-        try:
-            trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
-        except Interrupted:
-            save_checkpoint(run_dir, trainer)
-            result.interrupted = received[0] if received else "stop"
-            return result
-    if data.test is not None:
-        result.test = trainer.evaluate(*data.test)
-        info["test_metrics"] = result.test
-        write_json(run_dir / "run.json", info)
-    save_checkpoint(run_dir, trainer, finished=True)
-    result.history = trainer.history
-    return result
+    with contextlib.ExitStack() as stack:
+        if resume is None:
+            run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            check_writable(run_dir)
+            stack.enter_context(run_lock(run_dir))
+            if (run_dir / CHECKPOINT).exists():
+                raise RunError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+            atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
+            write_json(run_dir / FITTED, data.fitted)
+            info = _run_info(spec, spec_path, overrides)
+            write_json(run_dir / "run.json", info)
+        else:
+            run_dir = resume
+        recorder = RunRecorder(run_dir, info)
+        trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks])
+        if resume is not None:
+            arrays, meta = load_checkpoint(run_dir)
+            trainer.load_state(arrays, meta)
+            if epochs is not None:
+                _extend(run_dir, spec, info, trainer, meta, epochs)
+            elif meta.get("finished"):
+                raise RunError(f"{run_dir} finished already ({trainer.epoch} epochs); nothing to resume "
+                               f"(extend it with --set train.epochs=N)")
+        if on_start:
+            on_start(trainer, run_dir, data)
+        result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
+        with _stop_on_signals(trainer) as received:
+            try:
+                trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
+            except Interrupted:
+                save_checkpoint(run_dir, trainer)
+                result.interrupted = received[0] if received else "stop"
+                return result
+        if data.test is not None:
+            result.test = trainer.evaluate(*data.test)
+            info["test_metrics"] = result.test
+            write_json(run_dir / "run.json", info)
+        save_checkpoint(run_dir, trainer, finished=True)
+        result.history = trainer.history
+        return result
+
+
+def _resumed_spec(run_dir: Path, info: dict, epochs):
+    """The run's spec.yaml, refused if it differs from what the run started with."""
+    spec = load_spec(run_dir / "spec.yaml")
+    digest = hashlib.sha256(_resolved_yaml(spec).encode()).hexdigest()
+    if digest != info["spec_sha256"]:
+        where = _first_difference(info["spec_resolved"], spec._raw) if "spec_resolved" in info else None
+        raise RunError(f"{run_dir}/spec.yaml was edited after the run started"
+                       f"{f' ({where})' if where else ''}; resume refuses a changed spec "
+                       "(only --set train.epochs=N may extend a run)")
+    if epochs is not None:
+        spec = load_spec(run_dir / "spec.yaml", [f"train.epochs={int(epochs)}"])
+    spec._path = Path(info.get("spec_path") or run_dir / "spec.yaml")
+    return spec
+
+
+def _first_difference(old, new, path=()) -> str | None:
+    """The first key path where two YAML documents differ, as `a.b.0.c: old -> new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in [*old, *(k for k in new if k not in old)]:
+            if k not in new or k not in old:
+                side = "removed" if k not in new else "added"
+                return f"{'.'.join(map(str, (*path, k)))} {side}"
+            found = _first_difference(old[k], new[k], (*path, k))
+            if found:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (a, b) in enumerate(zip(old, new)):
+            found = _first_difference(a, b, (*path, i))
+            if found:
+                return found
+        if len(old) != len(new):
+            return f"{'.'.join(map(str, path)) or 'the document'}: {len(old)} items -> {len(new)}"
+        return None
+    if old != new:
+        return f"{'.'.join(map(str, path)) or 'the document'}: {old!r} -> {new!r}"
+    return None
+
+
+def _extend(run_dir: Path, spec, info: dict, trainer, meta: dict, epochs: int) -> None:
+    """Record a run's new epoch count (spec.yaml, run.json) before training on to it.
+
+    Exact: the schedules count optimizer steps, never the total epochs, so a run trained to
+    2 epochs and extended to 4 ends bit for bit where a 4-epoch run ends. A run that early
+    stopping ended is refused (its weights may be the restored best ones)."""
+    done = trainer.epoch
+    old = len(meta["history"]) if meta.get("finished") else None
+    if epochs <= done:
+        raise RunError(f"{run_dir} has trained {done} epochs already; train.epochs={epochs} does not extend it")
+    planned = info.get("epochs")
+    if old is not None and planned is not None and old < planned:
+        raise RunError(f"{run_dir} was ended by early stopping after {old} of {planned} epochs; "
+                       "extending it would not continue the same run")
+    atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
+    info.setdefault("extended", []).append({"from_epochs": planned, "to_epochs": epochs,
+                                            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    info.update(epochs=epochs, spec_sha256=hashlib.sha256(_resolved_yaml(spec).encode()).hexdigest(),
+                spec_resolved=spec._raw)
+    write_json(run_dir / "run.json", info)
 
 
 @contextlib.contextmanager
@@ -225,6 +305,8 @@ def _run_info(spec, spec_path, overrides) -> dict:
         "overrides": list(overrides),
         "seed": spec.seed,
         "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "spec_resolved": spec._raw,
+        "epochs": spec.train.epochs if spec.train else None,
         "versions": {"layerc": __version__, "numpy": numpy.__version__, "pydantic": pydantic.__version__,
                      "python": platform.python_version()},
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
@@ -236,11 +318,18 @@ def _read_run_info(run_dir: Path) -> dict:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
     try:
-        return json.loads((run_dir / "run.json").read_text())
+        info = json.loads((run_dir / "run.json").read_text())
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a layerc run directory (no run.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RunError(f"{run_dir}/run.json is corrupt") from None
+    if not isinstance(info, dict):
+        raise RunError(f"{run_dir}/run.json is corrupt (not a JSON object)")
+    if not isinstance(info.get("spec_sha256"), str):
+        raise RunError(f"{run_dir}/run.json is corrupt (no spec_sha256)")
+    if not isinstance(info.get("spec_path"), (str, type(None))):
+        raise RunError(f"{run_dir}/run.json is corrupt (spec_path is not a string)")
+    return info
 
 
 # -- evaluate and predict --------------------------------------------------------------------

@@ -126,8 +126,15 @@ def train(
 
     if spec is None and resume is None:
         raise CliError("give a spec file to train, or --resume RUN_DIR", 2)
+    epochs = None
+    if resume is not None and spec is not None:
+        raise CliError("give either a spec file or --resume RUN_DIR (a resumed run trains its own spec.yaml)", 2)
     if resume is not None and set_:
-        raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml)", 2)
+        key, _, value = set_[-1].partition("=")
+        if len(set_) > 1 or key.strip() != "train.epochs" or not value.strip().isdigit():
+            raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml), "
+                           "except --set train.epochs=N to extend it", 2)
+        epochs = int(value)
     display = None
 
     def on_start(trainer, run, data):
@@ -143,7 +150,8 @@ def train(
             trainer.callbacks.append(display)
 
     try:
-        result = jobs.train(spec, overrides=set_, run_dir=run_dir, resume=resume, on_start=on_start)
+        result = jobs.train(spec, overrides=() if resume else set_, run_dir=run_dir, resume=resume,
+                            on_start=on_start, epochs=epochs)
     finally:
         if display is not None:
             display.close()
