@@ -37,6 +37,7 @@ class TrainResult:
     run_dir: Path
     history: list
     interrupted: str | None = None  # the signal's name when stopped by one
+    abandoned: bool = False  # stopped at once by a second Ctrl-C: the last epoch's checkpoint stands
     test: dict | None = None
     messages: list = field(default_factory=list)
 
@@ -176,16 +177,20 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
         result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
         with _stop_on_signals(trainer) as received:
             try:
-                trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
-            except Interrupted:
-                save_checkpoint(run_dir, trainer)
-                result.interrupted = received[0] if received else "stop"
+                try:
+                    trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
+                except Interrupted:
+                    save_checkpoint(run_dir, trainer)
+                    result.interrupted = received[0] if received else "stop"
+                    return result
+                if data.test is not None:
+                    result.test = trainer.evaluate(*data.test)
+                    info["test_metrics"] = result.test
+                    write_json(run_dir / "run.json", info)
+                save_checkpoint(run_dir, trainer, finished=True)
+            except _Abandoned:  # files are written atomically: the last checkpoint on disk is whole
+                result.interrupted, result.abandoned = "SIGINT", True
                 return result
-        if data.test is not None:
-            result.test = trainer.evaluate(*data.test)
-            info["test_metrics"] = result.test
-            write_json(run_dir / "run.json", info)
-        save_checkpoint(run_dir, trainer, finished=True)
         result.history = trainer.history
         return result
 
@@ -251,16 +256,25 @@ def _extend(run_dir: Path, spec, info: dict, trainer, meta: dict, epochs: int) -
     write_json(run_dir / "run.json", info)
 
 
+class _Abandoned(BaseException):
+    """A second Ctrl-C: stop at once, keeping the last checkpoint written."""
+
+
 @contextlib.contextmanager
 def _stop_on_signals(trainer):
-    """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary; a second SIGINT
-    stops at once."""
+    """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary (a checkpoint is
+    saved there); a second SIGINT stops at once, wherever the job is, with the last
+    checkpoint on disk (a write it interrupts leaves the previous file). Later ones are
+    ignored so that the stop itself finishes."""
     received: list[str] = []
 
     def handler(signum, frame):
         name = signal.Signals(signum).name
         if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            if "abandoned" not in received:
+                received.append("abandoned")
+                raise _Abandoned()
+            return
         received.append(name)
         trainer.stop_requested = True
 

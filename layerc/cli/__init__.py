@@ -155,6 +155,12 @@ def train(
     finally:
         if display is not None:
             display.close()
+    if result.abandoned:
+        has = (result.run_dir / "checkpoint.npz").exists()
+        console.print(f"[yellow]stopped at once by a second SIGINT[/]; "
+                      + (f"the last checkpoint is kept. Resume with: layerc train --resume {result.run_dir}"
+                         if has else "no checkpoint had been written yet: train again to start over"))
+        raise typer.Exit(130)
     if result.interrupted:
         done = result.history[-1]["epoch"] if result.history else 0
         console.print(f"[yellow]stopped by {result.interrupted}[/] after {done} full epochs; checkpoint saved. "
