@@ -136,9 +136,11 @@ def train(
                            "except --set train.epochs=N to extend it", 2)
         epochs = int(value)
     display = None
+    started = []  # the trainer, once training has begun
 
     def on_start(trainer, run, data):
         nonlocal display
+        started.append(trainer)
         n_train = len(data.train[1])
         n_val = len(data.validation[1]) if data.validation is not None else 0
         what = "resuming" if resume else "training"
@@ -149,12 +151,30 @@ def train(
                                       live=console.is_terminal)
             trainer.callbacks.append(display)
 
+    def late_sigint(signum, frame):  # jobs.train restores this one when it returns
+        if started and started[0].stop_requested:
+            return  # a stop is under way: let it print its resume command
+        raise KeyboardInterrupt
+
+    import signal
+
+    old_sigint = signal.signal(signal.SIGINT, late_sigint)
     try:
-        result = jobs.train(spec, overrides=() if resume else set_, run_dir=run_dir, resume=resume,
-                            on_start=on_start, epochs=epochs)
+        try:
+            result = jobs.train(spec, overrides=() if resume else set_, run_dir=run_dir, resume=resume,
+                                on_start=on_start, epochs=epochs)
+        finally:
+            if display is not None:
+                display.close()
+        _report_train(result)
     finally:
-        if display is not None:
-            display.close()
+        stopping = started and started[0].stop_requested  # then the process ends: ignore more Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_IGN if stopping else old_sigint)
+
+
+def _report_train(result):
+    from . import render
+
     if result.abandoned:
         has = (result.run_dir / "checkpoint.npz").exists()
         console.print(f"[yellow]stopped at once by a second SIGINT[/]; "
