@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from . import build, load_spec
-from .runs import (CHECKPOINT, RunError, RunRecorder, load_checkpoint, load_weights, new_run_dir,
-                   save_checkpoint, write_json, atomic_write, check_writable, run_lock)
+from .runs import (CHECKPOINT, WEIGHTS, RunError, RunRecorder, load_arrays, load_checkpoint, load_weights,
+                   new_run_dir, save_checkpoint, write_json, atomic_write, check_writable, run_lock)
 from .spec.diagnostics import Diagnostic, SpecError
 from .core.base import elements
 from .summary import readable_size
@@ -112,7 +112,7 @@ def check_memory(model, batch_size: int, data_bytes: int = 0):
 
 # -- train ----------------------------------------------------------------------------------
 def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume=None,
-          callbacks=(), on_start=None, epochs=None) -> TrainResult:
+          callbacks=(), on_start=None, epochs=None, init_weights=None) -> TrainResult:
     """Train a spec into a run directory, or resume the run in `resume`.
 
     The run directory is locked for the whole job: a second `train` on it is refused.
@@ -120,6 +120,8 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
     Args:
         on_start: called with (trainer, run_dir, dataset) before the first batch.
         epochs: with `resume`, train to this many epochs in all (extends a finished run).
+        init_weights: a weights .npz (or a run directory) to start a new run from: layers
+            whose names match are loaded, the others keep their initial weights.
     """
     if resume is not None:
         resume = Path(resume)
@@ -134,11 +136,11 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
         raise RunError("epochs= extends a resumed run; for a new run set train.epochs in the spec")
     spec = load_spec(spec_path, overrides)
     return _train(spec, spec_path, overrides, None, None, callbacks, on_start, None,
-                  run_root=run_root, run_dir=run_dir)
+                  run_root=run_root, run_dir=run_dir, init_weights=init_weights)
 
 
 def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs, *,
-           run_root="runs", run_dir=None) -> TrainResult:
+           run_root="runs", run_dir=None, init_weights=None) -> TrainResult:
     from .train.loop import Interrupted, Trainer
 
     if spec.train is None:
@@ -147,6 +149,7 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
     check_memory(model, spec.train.batch_size)  # before touching any data file
     check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
     data = load_dataset(spec, model)
+    init_note = _load_init_weights(model, init_weights) if init_weights is not None else None
 
     with contextlib.ExitStack() as stack:
         if resume is None:
@@ -159,11 +162,15 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
             atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
             write_json(run_dir / FITTED, data.fitted)
             info = _run_info(spec, spec_path, overrides)
+            if init_note is not None:
+                info["init_weights"] = {"path": str(Path(init_weights).resolve()), "report": init_note}
             write_json(run_dir / "run.json", info)
         else:
             run_dir = resume
         recorder = RunRecorder(run_dir, info)
         trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks])
+        if init_note is not None:
+            trainer.note(init_note)
         if resume is not None:
             arrays, meta = load_checkpoint(run_dir)
             trainer.load_state(arrays, meta)
@@ -193,6 +200,42 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                 return result
         result.history = trainer.history
         return result
+
+
+def _load_init_weights(model, path) -> str:
+    """Load the layers of a weights file whose names match the model's (fine-tuning).
+
+    A layer is loaded when the file has all its weights; a same-named layer with another
+    shape is an error (rename the layer to train it from scratch). Returns the report."""
+    import numpy as np
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS
+    arrays = load_arrays(path)
+    arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
+    loaded, skipped = [], []
+    for node in model.build().weight_nodes():
+        if not node.layer.weights:
+            continue
+        keys = {k: f"{node.name}/{k}" for k in node.layer.weights}
+        if not all(name in arrays for name in keys.values()):
+            skipped.append(node.name)
+            continue
+        for k, name in keys.items():
+            store, a = node.layer.weights[k], arrays[name]
+            if a.shape != store.shape:
+                raise RunError(f"{path}: weight {name} has shape {a.shape}; this spec's layer needs "
+                               f"{store.shape} (rename the layer to train it from scratch)")
+            if not np.issubdtype(a.dtype, np.floating):
+                raise RunError(f"{path}: weight {name} is not floating point ({a.dtype})")
+        for k, name in keys.items():
+            node.layer.weights[k][...] = arrays[name]
+        loaded.append(node.name)
+    if not loaded:
+        raise RunError(f"{path}: no layer of this spec is in it (layer names must match)")
+    return (f"init weights: loaded {len(loaded)} layers from {path}"
+            + (f"; skipped {len(skipped)} not in it: {', '.join(skipped)}" if skipped else ""))
 
 
 def _resumed_spec(run_dir: Path, info: dict, epochs):

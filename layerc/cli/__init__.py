@@ -117,6 +117,8 @@ def train(
     set_: List[str] = typer.Option([], "--set", help="Override a spec value: key.path=value (YAML). Repeatable."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>/<time>/)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights",
+                                                help="Start from these weights (.npz or a run directory), by layer name."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
 ):
     """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
@@ -135,6 +137,8 @@ def train(
             raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml), "
                            "except --set train.epochs=N to extend it", 2)
         epochs = int(value)
+    if resume is not None and init_weights is not None:
+        raise CliError("--init-weights starts a new run; a resumed run has its own weights", 2)
     display = None
     started = []  # the trainer, once training has begun
 
@@ -146,6 +150,8 @@ def train(
         what = "resuming" if resume else "training"
         console.print(f"[bold]{what}[/] {trainer.model.name}: {n_train:,} training samples"
                       f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
+        for text in trainer.messages if quiet else ():
+            console.print(text)
         if not quiet:
             display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
                                       live=console.is_terminal)
@@ -162,7 +168,7 @@ def train(
     try:
         try:
             result = jobs.train(spec, overrides=() if resume else set_, run_dir=run_dir, resume=resume,
-                                on_start=on_start, epochs=epochs)
+                                on_start=on_start, epochs=epochs, init_weights=init_weights)
         finally:
             if display is not None:
                 display.close()

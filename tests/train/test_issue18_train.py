@@ -205,3 +205,34 @@ def test_a_double_ctrl_c_stops_at_once_with_a_resume_hint(tiny_spec, tmp_path, g
                              capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stderr
     assert same_weights(whole, run)
+
+
+# -- point 11: --init-weights -------------------------------------------------------------------
+def test_init_weights_loads_matching_layers_and_reports_the_others(tiny_spec, tmp_path, capsys):
+    first = jobs.train(tiny_spec(epochs=1), run_dir=tmp_path / "first").run_dir
+    trained = load_arrays(first / "weights.npz")
+    path = tiny_spec(name="tune.yaml")
+    path.write_text(path.read_text().replace("  - Dense: {units: 3, activation: softmax}",
+                                             "  - Dense: {units: 3, activation: softmax, name: head}"))
+    seen = {}
+    result = jobs.train(path, run_dir=tmp_path / "tune", init_weights=first,
+                        on_start=lambda t, r, d: seen.update({k: v.copy() for k, v in t.model.named_weights().items()}))
+    assert np.array_equal(seen["dense/kernel"], trained["dense/kernel"])
+    assert np.array_equal(seen["batch_normalization/moving_mean"], trained["batch_normalization/moving_mean"])
+    assert seen["head/kernel"].shape == trained["dense_1/kernel"].shape
+    assert not np.array_equal(seen["head/kernel"], trained["dense_1/kernel"])
+    report = "loaded 2 layers from " + str(first / "weights.npz") + "; skipped 1 not in it: head"
+    assert any(report in m for m in result.messages)
+    assert report in json.loads((tmp_path / "tune" / "run.json").read_text())["init_weights"]["report"]
+    code, text = cli(capsys, "train", str(path), "--run-dir", str(tmp_path / "cli"), "-q",
+                     "--init-weights", str(first / "weights.npz"))
+    assert code == 0 and "skipped 1 not in it: head" in text
+
+
+def test_init_weights_with_a_same_named_layer_of_another_shape_is_one_line(tiny_spec, tmp_path, capsys):
+    first = jobs.train(tiny_spec(epochs=1), run_dir=tmp_path / "first").run_dir
+    path = tiny_spec(name="wide.yaml")
+    path.write_text(path.read_text().replace("units: 16", "units: 8"))
+    code, text = cli(capsys, "train", str(path), "--run-dir", str(tmp_path / "w"), "--init-weights", str(first))
+    assert code == 1 and "weight dense/kernel has shape (12, 16); this spec's layer needs (12, 8)" in text
+    assert "Traceback" not in text and not (tmp_path / "w" / "run.json").exists()
