@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from . import build, load_spec
-from .runs import (CHECKPOINT, RunError, RunRecorder, load_checkpoint, load_weights, new_run_dir,
-                   save_checkpoint, write_json, atomic_write)
+from .runs import (CHECKPOINT, WEIGHTS, RunError, RunRecorder, load_arrays, load_checkpoint, load_weights,
+                   new_run_dir, save_checkpoint, write_json, atomic_write, check_writable, run_lock)
 from .spec.diagnostics import Diagnostic, SpecError
 from .core.base import elements
 from .summary import readable_size
@@ -37,6 +37,7 @@ class TrainResult:
     run_dir: Path
     history: list
     interrupted: str | None = None  # the signal's name when stopped by one
+    abandoned: bool = False  # stopped at once by a second Ctrl-C: the last epoch's checkpoint stands
     test: dict | None = None
     messages: list = field(default_factory=list)
 
@@ -111,81 +112,218 @@ def check_memory(model, batch_size: int, data_bytes: int = 0):
 
 # -- train ----------------------------------------------------------------------------------
 def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume=None,
-          callbacks=(), on_start=None) -> TrainResult:
+          callbacks=(), on_start=None, epochs=None, init_weights=None) -> TrainResult:
     """Train a spec into a run directory, or resume the run in `resume`.
+
+    The run directory is locked for the whole job: a second `train` on it is refused.
 
     Args:
         on_start: called with (trainer, run_dir, dataset) before the first batch.
+        epochs: with `resume`, train to this many epochs in all (extends a finished run).
+        init_weights: a weights .npz (or a run directory) to start a new run from: layers
+            whose names match are loaded, the others keep their initial weights.
     """
-    from .data.timeseries import target_scale
-    from .train.loop import Interrupted, Trainer
-
     if resume is not None:
         resume = Path(resume)
         info = _read_run_info(resume)
-        spec = load_spec(resume / "spec.yaml")
-        spec._path = Path(info.get("spec_path") or resume / "spec.yaml")
-        run_dir = resume
-        for stale in resume.glob(".*.tmp"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
-    else:
-        spec = load_spec(spec_path, overrides)
+        check_writable(resume)
+        with run_lock(resume):
+            for stale in resume.glob(".*.tmp"):  # left by a process killed mid-write
+                stale.unlink(missing_ok=True)
+            spec = _resumed_spec(resume, info, epochs)
+            return _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs)
+    if epochs is not None:
+        raise RunError("epochs= extends a resumed run; for a new run set train.epochs in the spec")
+    spec = load_spec(spec_path, overrides)
+    return _train(spec, spec_path, overrides, None, None, callbacks, on_start, None,
+                  run_root=run_root, run_dir=run_dir, init_weights=init_weights)
+
+
+def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs, *,
+           run_root="runs", run_dir=None, init_weights=None) -> TrainResult:
+    from .data.timeseries import target_scale
+    from .train.loop import Interrupted, Trainer
+
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
     model = build(spec)
     check_memory(model, spec.train.batch_size)  # before touching any data file
     check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
     data = load_dataset(spec, model)
+    init_note = _load_init_weights(model, init_weights) if init_weights is not None else None
 
-    if resume is None:
-        run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / CHECKPOINT).exists():
-            raise RunError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
-        atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
-        write_json(run_dir / FITTED, data.fitted)
-        info = _run_info(spec, spec_path, overrides)
-        write_json(run_dir / "run.json", info)
-    recorder = RunRecorder(run_dir, info)
-    trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks], target_scale=target_scale(data.fitted))
-    if any(getattr(m, "scale", 1.0) != 1.0 for m in trainer.metrics):
-        trainer.note("the targets are scaled for training: the loss is on the scaled targets, "
-                     "mae/mse/rmse are in the data's own units")
-    if resume is not None:
-        arrays, meta = load_checkpoint(run_dir)
-        trainer.load_state(arrays, meta)
-        if meta.get("finished"):
-            raise RunError(f"{run_dir} finished already ({trainer.epoch} epoch{'' if trainer.epoch == 1 else 's'}); "
-                           "nothing to resume")
-    if on_start:
-        on_start(trainer, run_dir, data)
-    result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
-    with _stop_on_signals(trainer) as received:
-        try:
-            trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
-        except Interrupted:
-            save_checkpoint(run_dir, trainer)
-            result.interrupted = received[0] if received else "stop"
-            return result
-    if data.test is not None:
-        result.test = trainer.evaluate(*data.test)
-        info["test_metrics"] = result.test
-        write_json(run_dir / "run.json", info)
-    save_checkpoint(run_dir, trainer, finished=True)
-    result.history = trainer.history
-    return result
+    with contextlib.ExitStack() as stack:
+        if resume is None:
+            run_dir = Path(run_dir) if run_dir else new_run_dir(Path(run_root), model.name)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            check_writable(run_dir)
+            stack.enter_context(run_lock(run_dir))
+            if (run_dir / CHECKPOINT).exists():
+                raise RunError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+            atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
+            write_json(run_dir / FITTED, data.fitted)
+            info = _run_info(spec, spec_path, overrides)
+            if init_note is not None:
+                info["init_weights"] = {"path": str(Path(init_weights).resolve()), "report": init_note}
+            write_json(run_dir / "run.json", info)
+        else:
+            run_dir = resume
+        recorder = RunRecorder(run_dir, info)
+        trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks],
+                          target_scale=target_scale(data.fitted))
+        if any(getattr(m, "scale", 1.0) != 1.0 for m in trainer.metrics):
+            trainer.note("the targets are scaled for training: the loss is on the scaled targets, "
+                         "mae/mse/rmse are in the data's own units")
+        if init_note is not None:
+            trainer.note(init_note)
+        if resume is not None:
+            arrays, meta = load_checkpoint(run_dir)
+            trainer.load_state(arrays, meta)
+            if epochs is not None:
+                _extend(run_dir, spec, info, trainer, meta, epochs)
+            elif meta.get("finished"):
+                raise RunError(f"{run_dir} finished already ({trainer.epoch} epoch{'' if trainer.epoch == 1 else 's'}); "
+                               "nothing to resume "
+                               f"(extend it with --set train.epochs=N)")
+        if on_start:
+            on_start(trainer, run_dir, data)
+        result = TrainResult(run_dir, trainer.history, messages=trainer.messages)
+        with _stop_on_signals(trainer) as received:
+            try:
+                try:
+                    trainer.fit(*data.train, validation_data=data.validation, seed=spec.seed)
+                except Interrupted:
+                    save_checkpoint(run_dir, trainer)
+                    result.interrupted = received[0] if received else "stop"
+                    return result
+                if data.test is not None:
+                    result.test = trainer.evaluate(*data.test)
+                    info["test_metrics"] = result.test
+                    write_json(run_dir / "run.json", info)
+                save_checkpoint(run_dir, trainer, finished=True)
+            except _Abandoned:  # files are written atomically: the last checkpoint on disk is whole
+                result.interrupted, result.abandoned = "SIGINT", True
+                return result
+        result.history = trainer.history
+        return result
+
+
+def _load_init_weights(model, path) -> str:
+    """Load the layers of a weights file whose names match the model's (fine-tuning).
+
+    A layer is loaded when the file has all its weights; a same-named layer with another
+    shape is an error (rename the layer to train it from scratch). Returns the report."""
+    import numpy as np
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS
+    arrays = load_arrays(path)
+    arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
+    loaded, skipped = [], []
+    for node in model.build().weight_nodes():
+        if not node.layer.weights:
+            continue
+        keys = {k: f"{node.name}/{k}" for k in node.layer.weights}
+        if not all(name in arrays for name in keys.values()):
+            skipped.append(node.name)
+            continue
+        for k, name in keys.items():
+            store, a = node.layer.weights[k], arrays[name]
+            if a.shape != store.shape:
+                raise RunError(f"{path}: weight {name} has shape {a.shape}; this spec's layer needs "
+                               f"{store.shape} (rename the layer to train it from scratch)")
+            if not np.issubdtype(a.dtype, np.floating):
+                raise RunError(f"{path}: weight {name} is not floating point ({a.dtype})")
+        for k, name in keys.items():
+            node.layer.weights[k][...] = arrays[name]
+        loaded.append(node.name)
+    if not loaded:
+        raise RunError(f"{path}: no layer of this spec is in it (layer names must match)")
+    return (f"init weights: loaded {len(loaded)} layers from {path}"
+            + (f"; skipped {len(skipped)} not in it: {', '.join(skipped)}" if skipped else ""))
+
+
+def _resumed_spec(run_dir: Path, info: dict, epochs):
+    """The run's spec.yaml, refused if it differs from what the run started with."""
+    spec = load_spec(run_dir / "spec.yaml")
+    digest = hashlib.sha256(_resolved_yaml(spec).encode()).hexdigest()
+    if digest != info["spec_sha256"]:
+        where = _first_difference(info["spec_resolved"], spec._raw) if "spec_resolved" in info else None
+        raise RunError(f"{run_dir}/spec.yaml was edited after the run started"
+                       f"{f' ({where})' if where else ''}; resume refuses a changed spec "
+                       "(only --set train.epochs=N may extend a run)")
+    if epochs is not None:
+        spec = load_spec(run_dir / "spec.yaml", [f"train.epochs={int(epochs)}"])
+    spec._path = Path(info.get("spec_path") or run_dir / "spec.yaml")
+    return spec
+
+
+def _first_difference(old, new, path=()) -> str | None:
+    """The first key path where two YAML documents differ, as `a.b.0.c: old -> new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in [*old, *(k for k in new if k not in old)]:
+            if k not in new or k not in old:
+                side = "removed" if k not in new else "added"
+                return f"{'.'.join(map(str, (*path, k)))} {side}"
+            found = _first_difference(old[k], new[k], (*path, k))
+            if found:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (a, b) in enumerate(zip(old, new)):
+            found = _first_difference(a, b, (*path, i))
+            if found:
+                return found
+        if len(old) != len(new):
+            return f"{'.'.join(map(str, path)) or 'the document'}: {len(old)} items -> {len(new)}"
+        return None
+    if old != new:
+        return f"{'.'.join(map(str, path)) or 'the document'}: {old!r} -> {new!r}"
+    return None
+
+
+def _extend(run_dir: Path, spec, info: dict, trainer, meta: dict, epochs: int) -> None:
+    """Record a run's new epoch count (spec.yaml, run.json) before training on to it.
+
+    Exact: the schedules count optimizer steps, never the total epochs, so a run trained to
+    2 epochs and extended to 4 ends bit for bit where a 4-epoch run ends. A run that early
+    stopping ended is refused (its weights may be the restored best ones)."""
+    done = trainer.epoch
+    old = len(meta["history"]) if meta.get("finished") else None
+    if epochs <= done:
+        raise RunError(f"{run_dir} has trained {done} epochs already; train.epochs={epochs} does not extend it")
+    planned = info.get("epochs")
+    if old is not None and planned is not None and old < planned:
+        raise RunError(f"{run_dir} was ended by early stopping after {old} of {planned} epochs; "
+                       "extending it would not continue the same run")
+    atomic_write(run_dir / "spec.yaml", _resolved_yaml(spec).encode())
+    info.setdefault("extended", []).append({"from_epochs": planned, "to_epochs": epochs,
+                                            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    info.update(epochs=epochs, spec_sha256=hashlib.sha256(_resolved_yaml(spec).encode()).hexdigest(),
+                spec_resolved=spec._raw)
+    write_json(run_dir / "run.json", info)
+
+
+class _Abandoned(BaseException):
+    """A second Ctrl-C: stop at once, keeping the last checkpoint written."""
 
 
 @contextlib.contextmanager
 def _stop_on_signals(trainer):
-    """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary; a second SIGINT
-    stops at once."""
+    """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary (a checkpoint is
+    saved there); a second SIGINT stops at once, wherever the job is, with the last
+    checkpoint on disk (a write it interrupts leaves the previous file). Later ones are
+    ignored so that the stop itself finishes."""
     received: list[str] = []
 
     def handler(signum, frame):
         name = signal.Signals(signum).name
         if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            if "abandoned" not in received:
+                received.append("abandoned")
+                raise _Abandoned()
+            return
         received.append(name)
         trainer.stop_requested = True
 
@@ -230,6 +368,8 @@ def _run_info(spec, spec_path, overrides) -> dict:
         "overrides": list(overrides),
         "seed": spec.seed,
         "spec_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "spec_resolved": spec._raw,
+        "epochs": spec.train.epochs if spec.train else None,
         "versions": {"layerc": __version__, "numpy": numpy.__version__, "pydantic": pydantic.__version__,
                      "python": platform.python_version()},
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
@@ -241,11 +381,18 @@ def _read_run_info(run_dir: Path) -> dict:
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run directory")
     try:
-        return json.loads((run_dir / "run.json").read_text())
+        info = json.loads((run_dir / "run.json").read_text())
     except FileNotFoundError:
         raise RunError(f"{run_dir} is not a layerc run directory (no run.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RunError(f"{run_dir}/run.json is corrupt") from None
+    if not isinstance(info, dict):
+        raise RunError(f"{run_dir}/run.json is corrupt (not a JSON object)")
+    if not isinstance(info.get("spec_sha256"), str):
+        raise RunError(f"{run_dir}/run.json is corrupt (no spec_sha256)")
+    if not isinstance(info.get("spec_path"), (str, type(None))):
+        raise RunError(f"{run_dir}/run.json is corrupt (spec_path is not a string)")
+    return info
 
 
 # -- evaluate and predict --------------------------------------------------------------------

@@ -6,7 +6,9 @@ new one, never a torn one. Every array file is read with allow_pickle=False.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -20,6 +22,7 @@ import numpy as np
 from .train.callbacks import Callback
 
 CHECKPOINT, WEIGHTS, BEST = "checkpoint.npz", "weights.npz", "best.npz"
+LOCK = "train.lock"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -127,6 +130,42 @@ def new_run_dir(root: Path, spec_name: str) -> Path:
         except FileExistsError:
             continue
     raise RunError(f"cannot create a new run directory under {base}")
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse a run directory where files cannot be created (read-only mount, permissions)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=run_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise RunError(f"{run_dir} is not writable ({e.strerror}); training needs to write its "
+                       "checkpoints there") from None
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold an exclusive lock on a run directory (flock on `train.lock`, which names our pid).
+
+    The kernel releases the lock when the process ends, however it ends, so a lock file left
+    by a dead process never blocks."""
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunError(f"{path}: cannot open the run's lock file ({e.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise RunError(f"{run_dir} is in use by another layerc train (process {holder}); "
+                           "wait for it to end or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(run_dir: Path, trainer, finished: bool = False) -> None:

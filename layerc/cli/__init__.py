@@ -117,6 +117,8 @@ def train(
     set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a spec value: key.path=value (YAML). Repeatable."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", metavar="DIR", help="Run directory (default runs/<name>/<time>/)."),
     resume: Optional[Path] = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue the run in this directory."),
+    init_weights: Optional[Path] = typer.Option(None, "--init-weights", metavar="FILE|RUN_DIR",
+                                                help="Start from these weights (.npz or a run directory), by layer name."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
 ):
     """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
@@ -126,27 +128,65 @@ def train(
 
     if spec is None and resume is None:
         raise CliError("give a spec file to train, or --resume RUN_DIR", 2)
+    epochs = None
+    if resume is not None and spec is not None:
+        raise CliError("give either a spec file or --resume RUN_DIR (a resumed run trains its own spec.yaml)", 2)
     if resume is not None and set_:
-        raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml)", 2)
+        key, _, value = set_[-1].partition("=")
+        if len(set_) > 1 or key.strip() != "train.epochs" or not value.strip().isdigit():
+            raise CliError("--set cannot change a run being resumed (its spec is fixed in spec.yaml), "
+                           "except --set train.epochs=N to extend it", 2)
+        epochs = int(value)
+    if resume is not None and init_weights is not None:
+        raise CliError("--init-weights starts a new run; a resumed run has its own weights", 2)
     display = None
+    started = []  # the trainer, once training has begun
 
     def on_start(trainer, run, data):
         nonlocal display
+        started.append(trainer)
         n_train = len(data.train[1])
         n_val = len(data.validation[1]) if data.validation is not None else 0
         what = "resuming" if resume else "training"
         console.print(f"[bold]{what}[/] {trainer.model.name}: {n_train:,} training samples"
                       f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
+        for text in trainer.messages if quiet else ():
+            console.print(text)
         if not quiet:
             display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
                                       live=console.is_terminal)
             trainer.callbacks.append(display)
 
+    def late_sigint(signum, frame):  # jobs.train restores this one when it returns
+        if started and started[0].stop_requested:
+            return  # a stop is under way: let it print its resume command
+        raise KeyboardInterrupt
+
+    import signal
+
+    old_sigint = signal.signal(signal.SIGINT, late_sigint)
     try:
-        result = jobs.train(spec, overrides=set_, run_dir=run_dir, resume=resume, on_start=on_start)
+        try:
+            result = jobs.train(spec, overrides=() if resume else set_, run_dir=run_dir, resume=resume,
+                                on_start=on_start, epochs=epochs, init_weights=init_weights)
+        finally:
+            if display is not None:
+                display.close()
+        _report_train(result)
     finally:
-        if display is not None:
-            display.close()
+        stopping = started and started[0].stop_requested  # then the process ends: ignore more Ctrl-C
+        signal.signal(signal.SIGINT, signal.SIG_IGN if stopping else old_sigint)
+
+
+def _report_train(result):
+    from . import render
+
+    if result.abandoned:
+        has = (result.run_dir / "checkpoint.npz").exists()
+        console.print(f"[yellow]stopped at once by a second SIGINT[/]; "
+                      + (f"the last checkpoint is kept. Resume with: layerc train --resume {result.run_dir}"
+                         if has else "no checkpoint had been written yet: train again to start over"))
+        raise typer.Exit(130)
     if result.interrupted:
         done = result.history[-1]["epoch"] if result.history else 0
         console.print(f"[yellow]stopped by {result.interrupted}[/] after {done} full epoch{'' if done == 1 else 's'}; checkpoint saved. "

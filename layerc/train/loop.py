@@ -19,6 +19,11 @@ from .optimizers import make_optimizer
 from .regularizers import penalty
 
 
+# A batch loss this many times the run's first batch loss is divergence, not noise: healthy
+# runs start at their highest loss and spikes stay within a few hundred times the start.
+DIVERGENCE = 1e6
+
+
 class TrainingError(Exception):
     """Training cannot go on (a diverging loss, data that does not fit the model)."""
 
@@ -57,6 +62,7 @@ class Trainer:
         self.epoch = 0  # epochs finished
         self.step = 0  # batches finished in the current epoch
         self.totals = {"loss": 0.0, "count": 0}
+        self.first_loss = None  # the run's first batch loss, the scale divergence is measured on
         self.history: list[dict] = []
         self.stop_training = False
         self.stop_requested = False  # set from a signal handler
@@ -140,6 +146,14 @@ class Trainer:
                         f"the loss became {value} at epoch {epoch + 1}, batch {self.step + 1}; "
                         "training stopped (try a lower learning rate, clipnorm, or check the data "
                         "for extreme values)")
+                if self.first_loss is None:
+                    self.first_loss = float(value)
+                elif value > DIVERGENCE * max(abs(self.first_loss), 1e-3):
+                    raise TrainingError(
+                        f"the loss diverged at epoch {epoch + 1}, batch {self.step + 1}: {value:.3g}, "
+                        f"over {DIVERGENCE:.0e} times the first batch's {self.first_loss:.3g}; training "
+                        "stopped, the last good checkpoint is kept (try a lower learning rate, clipnorm, "
+                        "or check the data for extreme values)")
                 self.totals["loss"] += value * len(yb)
                 self.totals["count"] += len(yb)
                 self.step += 1
@@ -204,6 +218,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "totals": self.totals,
+            "first_loss": self.first_loss,
             "epoch_seconds": getattr(self, "epoch_seconds", 0.0),
             "history": self.history,
             "rng": {n.name: n.layer.rng.bit_generator.state for n in self.model.nodes},
@@ -230,7 +245,10 @@ class Trainer:
                 cb.best_weights = [arrays[k].copy() for k in best]
         self.epoch, self.step = meta["epoch"], meta["step"]
         self.totals = dict(meta["totals"])
+        self.first_loss = meta.get("first_loss")
         self.epoch_seconds = meta.get("epoch_seconds", 0.0)
         self.history = list(meta["history"])
         for node in self.model.nodes:
+            if node.name not in meta["rng"]:
+                raise TrainingError(f"the checkpoint does not match the spec (no layer {node.name!r})")
             node.layer.rng.bit_generator.state = meta["rng"][node.name]
