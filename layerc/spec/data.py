@@ -13,14 +13,13 @@ The format-specific keys live on one model per format; `_data_kind` picks the mo
 from `dataset` or `format`, so a key that does not belong to the chosen format is
 reported as unknown.
 """
-from __future__ import annotations
 
 import functools
 
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import (
-    Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, TypeAdapter, model_validator,
+    Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, TypeAdapter, ValidationError, model_validator,
 )
 
 from .layers import Fraction, PosInt, Strict
@@ -266,3 +265,19 @@ def parse_data_spec(value):
     if isinstance(value, (BuiltinData, IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData)):
         return value
     return _adapter().validate_python(value)
+
+
+DATA_MODELS = {"builtin": BuiltinData, "idx": IdxData, "csv": CsvData, "npy": NpyData, "npz": NpzData,
+               "text": TextData, "timeseries": TimeseriesData}  # DataSpec's tags
+
+
+def data_by_kind(value):
+    """A `data:` mapping validated by the one model its `dataset`/`format` names, building only
+    that one; None when it does not validate so (DataSpec then reports, with its messages)."""
+    kind = _data_kind(value) if isinstance(value, dict) else None
+    if not isinstance(kind, str) or kind not in DATA_MODELS:
+        return None
+    try:
+        return DATA_MODELS[kind].model_validate(value)
+    except ValidationError:
+        return None

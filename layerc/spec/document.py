@@ -1,15 +1,27 @@
 """The top-level spec: format version, inputs, layers, outputs, data and train sections."""
-from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, InstanceOf, PrivateAttr, SerializeAsAny, StrictInt, StrictStr, model_validator
+from pydantic import Field, InstanceOf, PrivateAttr, SerializeAsAny, StrictInt, StrictStr, create_model, model_validator
+from pydantic_core import core_schema
 
-from .data import DataSpec
+from .data import DataSpec, _Common
 from .layers import LayerSpec, Name, NonNegInt, Strict
 from .train import TrainSpec
 
 FORMAT_VERSION = 1
+
+
+class _Validated:
+    """`Annotated[T, _Validated(T)]`: a value validated before the model (an isinstance check
+    only, so building the model builds nothing of T's own schema)."""
+
+    def __init__(self, cls):
+        self.cls = cls
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        return core_schema.is_instance_schema(self.cls)
 
 
 class InputSpec(Strict):
@@ -33,8 +45,11 @@ class Spec(Strict):
     # models a spec uses are ever built; schema.py puts the layer forms back into the schema
     layers: list[SerializeAsAny[InstanceOf[LayerSpec]]] = Field(min_length=1)
     outputs: Optional[Union[Name, list[Name]]] = None
-    data: Optional[DataSpec] = None
-    train: Optional[TrainSpec] = None
+    # like layers, `data:` and `train:` come validated section by section by the models they
+    # name (validate._sections); full_spec() is this model with the whole unions, for the
+    # located errors of a spec that does not validate so, and for the JSON Schema
+    data: Optional[Annotated[_Common, _Validated(_Common)]] = None
+    train: Optional[Annotated[TrainSpec, _Validated(TrainSpec)]] = None
 
     _source = PrivateAttr(default=None)  # the SourceMap the spec was read from
     _path = PrivateAttr(default=None)  # the spec file's path, for relative data paths
@@ -49,3 +64,10 @@ class Spec(Strict):
     def input_specs(self) -> dict[str, InputSpec]:
         """Model inputs by name (a single `input:` is named `input_layer`, as in Keras)."""
         return dict(self.inputs) if self.inputs is not None else {"input_layer": self.input}
+
+
+@functools.cache
+def full_spec() -> type[Spec]:
+    """Spec with `data:` and `train:` validated as whole unions (builds every model in them)."""
+    return create_model("Spec", __base__=Spec, __doc__=Spec.__doc__, __module__=__name__,
+                        data=(Optional[DataSpec], None), train=(Optional[TrainSpec], None))

@@ -3,7 +3,6 @@
 In YAML a layer is `- Type: {args}`, a bare `- Type`, or `- {type: Type, ...}`;
 `layerc.spec.source` normalises all three to `{type: Type, ...}` before validation.
 """
-from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Optional, Union
 

@@ -19,7 +19,7 @@ import copy
 
 from pydantic import TypeAdapter
 
-from .document import Spec
+from .document import full_spec
 from .layers import AnyLayer, LAYER_TYPES
 from .train import LOSS_ALIASES, METRIC_ALIASES
 
@@ -68,7 +68,7 @@ DESCRIPTIONS = {
 
 def json_schema() -> dict:
     """The JSON Schema (Draft 2020-12) of a spec file, accepting every written form."""
-    schema = Spec.model_json_schema()
+    schema = full_spec().model_json_schema()
     defs = schema["$defs"]
     layers = TypeAdapter(AnyLayer).json_schema(ref_template="#/$defs/{model}")
     defs.update(layers.pop("$defs"))

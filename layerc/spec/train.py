@@ -5,11 +5,15 @@ name (`optimizer: adam`), as a mapping with `type` (`{type: sgd, momentum: 0.9}`
 like layers, as a one-key mapping (`{sgd: {momentum: 0.9}}`). Learning-rate schedule
 steps count optimizer updates (batches), as in Keras.
 """
-from __future__ import annotations
 
+import functools
+import typing
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Discriminator, Field, StrictBool, StrictInt, Tag, field_validator, model_validator
+from pydantic import (
+    Discriminator, Field, StrictBool, StrictInt, Tag, ValidationError, create_model, field_validator,
+    model_validator,
+)
 
 from .layers import Fraction, NonNegInt, PosFloat, PosInt, Strict
 
@@ -310,3 +314,58 @@ class TrainSpec(Strict):
     @classmethod
     def _callbacks(cls, v):
         return [_named(c) for c in v] if isinstance(v, list) else v
+
+
+# -- validating only the models a section names -------------------------------------------
+
+FIT_ARGS = ("batch_size", "epochs", "shuffle")
+_NAMED = {"optimizer": (OptimizerSpec, None, True), "loss": (LossSpec, LOSS_ALIASES, False),
+          "metrics": (MetricSpec, METRIC_ALIASES, False), "callbacks": (CallbackSpec, None, False)}
+
+
+@functools.cache
+def _models_by_type(union) -> dict:
+    """`type` name -> model, for one of the discriminated unions above."""
+    members = typing.get_args(typing.get_args(union)[0])
+    return {name: m for m in members for name in typing.get_args(m.model_fields["type"].annotation)}
+
+
+@functools.cache
+def _fit_args() -> type[Strict]:
+    return create_model("TrainSpec", __base__=Strict,
+                        **{k: (TrainSpec.model_fields[k].annotation, TrainSpec.model_fields[k]) for k in FIT_ARGS})
+
+
+class _Unnamed(Exception):
+    pass
+
+
+def _one(value, key):
+    union, aliases, lower = _NAMED[key]
+    value = _named(value, aliases, lower)
+    model = _models_by_type(union).get(value.get("type")) if isinstance(value, dict) else None
+    if not isinstance(model, type):
+        raise _Unnamed
+    return model.model_validate(value)
+
+
+def train_by_type(value):
+    """A `train:` mapping validated by the models its optimizer, loss, metrics and callbacks
+    name, building only those; None when it does not validate so (TrainSpec then reports,
+    with its messages)."""
+    if not isinstance(value, dict) or "loss" not in value or not set(value) <= set(TrainSpec.model_fields):
+        return None
+    try:
+        fit = _fit_args().model_validate({k: value[k] for k in FIT_ARGS if k in value})
+        fields = {k: getattr(fit, k) for k in FIT_ARGS if k in value}
+        for key in ("optimizer", "loss"):
+            if key in value:
+                fields[key] = _one(value[key], key)
+        for key in ("metrics", "callbacks"):
+            if key in value:
+                if not isinstance(value[key], list):
+                    return None
+                fields[key] = [_one(v, key) for v in value[key]]
+    except (ValidationError, _Unnamed, TypeError):
+        return None
+    return TrainSpec.model_construct(_fields_set=set(value), **fields)

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .names import written_names
-from .document import FORMAT_VERSION, Spec
+from .data import data_by_kind
+from .document import FORMAT_VERSION, Spec, full_spec
 from .layers import LAYER_TYPES, Flatten
 from .source import MAX_BYTES, SourceMap, load_yaml, too_large
+from .train import train_by_type
 
 MAX_LAYERS = 10_000
 
@@ -54,16 +56,34 @@ def parse_spec(text: str, file: str = "<spec>", overrides=(), default_name=None)
         data["layers"] = layers if layers_ok else [Flatten()]
     if default_name is not None and data.get("name") is None:
         data["name"] = default_name
-    try:
-        spec = Spec.model_validate(data)
-    except ValidationError as e:
-        diags += _translate(e, data, Spec, (), smap)
-        spec = None
+    spec, sections = None, _sections(data)
+    if sections is not None:
+        try:
+            spec = Spec.model_validate(sections)
+        except ValidationError:
+            pass
+    if spec is None:  # the whole unions, for the same located errors whatever the sections hold
+        try:
+            spec = full_spec().model_validate(data)
+        except ValidationError as e:
+            diags += _translate(e, data, full_spec(), (), smap)
     if diags:
         raise SpecError(_sorted(diags))
     spec._source = smap
     spec._raw = raw
     return spec
+
+
+def _sections(data):
+    """`data` with `data:` and `train:` validated by only the models they name, or None when
+    either does not validate so."""
+    out = dict(data)
+    for key, by_kind in (("data", data_by_kind), ("train", train_by_type)):
+        if out.get(key) is not None:
+            out[key] = by_kind(out[key])
+            if out[key] is None:
+                return None
+    return out
 
 
 def apply_overrides(data, smap: SourceMap, overrides):

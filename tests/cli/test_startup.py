@@ -119,3 +119,27 @@ def test_debug_after_a_double_dash_is_an_argument_not_the_flag(tmp_path):
     with pytest.raises(SystemExit) as info:  # `--debug` is then a (missing) spec file's name
         main(["validate", "--", "--debug"])
     assert info.value.code == 2
+
+
+def test_summary_builds_only_the_models_its_spec_names():
+    """`data:` and `train:` are validated by the models they name, not as whole unions: no
+    schema built for `summary` holds an optimizer, loss, metric, callback or data format the
+    seed spec does not use (the unions still report errors and make `layerc schema`)."""
+    code = ("import sys; sys.argv = ['layerc', 'summary', 'specs/mnist_cnn.yaml']\n"
+            "from layerc.__main__ import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "from pydantic import BaseModel\n"
+            "from layerc.spec import data, document, layers, train\n"
+            "built = {c for m in (data, document, layers, train) for c in vars(m).values()\n"
+            "         if isinstance(c, type) and issubclass(c, BaseModel) and c.__dict__.get('__pydantic_complete__')}\n"
+            "print('BUILT', *sorted(c.__name__ for c in built))\n"
+            "print('SCHEMAS', *{repr(c.__pydantic_core_schema__) for c in built})")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert r.returncode == 0, r.stderr
+    built = r.stdout.partition("BUILT")[2].partition("\n")[0].split()
+    schemas = r.stdout.partition("SCHEMAS")[2]
+    assert {"Spec", "Adam", "BuiltinData", "SparseCategoricalCrossentropy", "Conv2D", "Dense"} <= set(built)
+    for unused in ("SGD", "AdamW", "Huber", "BinaryCrossentropy", "AUC", "EarlyStopping", "CsvData",
+                   "TextData", "TimeseriesData", "LSTM", "Embedding"):
+        assert unused not in built and f"'{unused}'" not in schemas, unused
