@@ -4,6 +4,7 @@ import json
 import os
 import stat
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_one_epoch_is_singular():
 def test_interrupted_after_one_epoch_is_singular(tiny_spec, monkeypatch):
     from layerc import jobs
 
-    result = types.SimpleNamespace(interrupted="SIGINT", history=[{"epoch": 1}], run_dir="runs/x", test=None)
+    result = jobs.TrainResult(Path("runs/x"), [{"epoch": 1}], interrupted="SIGINT")
     monkeypatch.setattr(jobs, "train", lambda *a, **k: result)
     r = run("train", str(tiny_spec()))
     assert r.exit_code == 130 and "after 1 full epoch;" in r.output
