@@ -5,13 +5,13 @@ check here runs on shapes alone: a bad graph is rejected before any array exists
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from .core.base import ShapeError
 from .core.registry import make_layer
 from .spec.diagnostics import SpecError, did_you_mean
 from .spec.document import Spec
+from .spec.names import default_names
 
 
 @dataclass
@@ -41,31 +41,9 @@ class Graph:
     shapes: dict = field(default_factory=dict)  # tensor name -> shape
 
 
-def snake_case(type_name: str) -> str:
-    """Keras's default layer name for a class name: Conv2D -> conv2d, SimpleRNN -> simple_rnn."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
 def layer_names(spec: Spec) -> list[str]:
     """Each layer's name: its own, or Keras-style `conv2d`, `conv2d_1`, ..."""
-    taken = {layer.name for layer in spec.layers if layer.name} | set(spec.input_specs())
-    counts: dict[str, int] = {}
-    names = []
-    for layer in spec.layers:
-        if layer.name:
-            names.append(layer.name)
-            continue
-        base = snake_case(layer.type)
-        while True:
-            n = counts.get(base, 0)
-            counts[base] = n + 1
-            candidate = base if n == 0 else f"{base}_{n}"
-            if candidate not in taken:
-                break
-        taken.add(candidate)
-        names.append(candidate)
-    return names
+    return default_names([(layer.type, layer.name) for layer in spec.layers], spec.input_specs())
 
 
 def compile_graph(spec: Spec) -> Graph:

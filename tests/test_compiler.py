@@ -6,7 +6,7 @@ output shape without the batch axis, count_params(), non-trainable count.
 import pytest
 
 import layerc
-from layerc.compiler import snake_case
+from layerc.spec.names import snake_case
 from layerc.spec import SpecError, parse_spec
 
 KERAS = [

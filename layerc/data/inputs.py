@@ -200,7 +200,8 @@ def _number(cell: str) -> bool:
     return True
 
 
-def _array(raw, fitted):
+def _numbers(raw, fitted) -> np.ndarray:
+    """A numeric, finite array with a batch axis (a single sample gets one)."""
     x = np.asarray(raw)
     if x.dtype.kind not in "biuf":
         raise DataError(f"inputs must be numbers; got {x.dtype}")
@@ -208,6 +209,11 @@ def _array(raw, fitted):
     if sample and x.shape == sample:
         x = x[None]
     check_finite(x, "input")
+    return x
+
+
+def _array(raw, fitted):
+    x = _numbers(raw, fitted)
     if fitted.get("x_dtype") == "int32":
         return x.astype(np.int32)
     check_raw(x, fitted)
@@ -240,14 +246,7 @@ def _prepared(raw, fitted):
     """Inputs given already prepared: an array in the model's input dtype, nothing else done."""
     if not isinstance(raw, np.ndarray):
         raise DataError("--prepared takes prepared arrays (.npy or .npz), not text or CSV lines")
-    x = np.asarray(raw)
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"inputs must be numbers; got {x.dtype}")
-    sample = tuple(fitted.get("sample_shape") or ())
-    if sample and x.shape == sample:
-        x = x[None]
-    check_finite(x, "input")
-    return x.astype(fitted.get("x_dtype") or "float32")
+    return _numbers(raw, fitted).astype(fitted.get("x_dtype") or "float32")
 
 
 def _is_text_header(line: str, separator) -> bool:
