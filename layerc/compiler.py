@@ -128,7 +128,7 @@ def compile_graph(spec: Spec) -> Graph:
         shapes[names[i]] = out_shape
         n_params = sum(w.size for w in weights)
         nodes.append(Node(names[i], layer, i, sources[i], in_shape, out_shape, n_params,
-                          sum(w.size for w in weights if w.trainable), macs))
+                          sum(w.size for w in weights if w.trainable and not layer.frozen), macs))
     if diags:
         raise SpecError(diags)
     return Graph(spec, inputs, nodes, outputs, sequential, shapes)

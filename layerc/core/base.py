@@ -128,6 +128,11 @@ class Layer:
     def rng(self, generator):
         self._rng = generator
 
+    @property
+    def frozen(self) -> bool:
+        """The spec's `trainable: false`: no weight of this layer is trained (Keras's layer.trainable)."""
+        return not getattr(self.spec, "trainable", True)
+
     # -- pure shape questions -------------------------------------------------
     def output_shape(self, input_shape: Shape) -> Shape:
         raise NotImplementedError
@@ -148,7 +153,7 @@ class Layer:
             init = w.initializer if callable(w.initializer) else initializers.get(w.initializer)
             self.weights[w.name] = init(w.shape, self.rng, self.dtype)
             self.grads[w.name] = xp.zeros(w.shape, self.dtype)
-            self.trainable[w.name] = w.trainable
+            self.trainable[w.name] = w.trainable and not self.frozen
             if w.regularizer is not None:
                 self.regularizers[w.name] = w.regularizer
 

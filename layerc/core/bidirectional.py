@@ -38,7 +38,8 @@ class Bidirectional(Layer):
         return shape
 
     def weight_specs(self, input_shape):
-        return [WeightSpec(f"{side}/{w.name}", w.shape, w.initializer, w.trainable, w.regularizer)
+        return [WeightSpec(f"{side}/{w.name}", w.shape, w.initializer,
+                           w.trainable and not layer.frozen, w.regularizer)
                 for side, layer in self._sides for w in layer.weight_specs(input_shape)]
 
     def macs(self, input_shape):
@@ -52,7 +53,7 @@ class Bidirectional(Layer):
             for k, w in layer.weights.items():
                 self.weights[f"{side}/{k}"] = w
                 self.grads[f"{side}/{k}"] = layer.grads[k]
-                self.trainable[f"{side}/{k}"] = layer.trainable[k]
+                self.trainable[f"{side}/{k}"] = layer.trainable[k] and not self.frozen
                 if k in layer.regularizers:
                     self.regularizers[f"{side}/{k}"] = layer.regularizers[k]
 

@@ -65,7 +65,7 @@ class BatchNormalization(Layer):
         shape[a] = X.shape[a]
         axes = tuple(i for i in range(X.ndim) if i != a)
         f = X.dtype.type
-        if not training:
+        if not training or self.frozen:  # Keras 3: a frozen BatchNormalization runs in inference mode
             r = 1 / xp.sqrt(W["moving_variance"] + f(s.epsilon))
             scale = (r * W["gamma"] if s.scale else r).reshape(shape)
             Y = (X - W["moving_mean"].reshape(shape)) * scale

@@ -49,6 +49,8 @@ class LayerSpec(Strict):
     kind: ClassVar[str] = "layer"  # family shown in the schema
     name: Optional[Name] = None
     inputs: Optional[Union[Name, list[Name]]] = None
+    trainable: StrictBool = Field(True, description="false freezes the layer: its weights are not "
+                                  "trained (BatchNormalization then uses its moving statistics)")
 
 
 class KernelArgs(LayerSpec):
