@@ -19,8 +19,9 @@ from pathlib import Path
 import yaml
 
 from . import build, load_spec
-from .runs import (CHECKPOINT, WEIGHTS, RunError, RunRecorder, load_arrays, load_checkpoint, load_weights,
-                   new_run_dir, save_checkpoint, write_json, atomic_write, check_writable, run_lock)
+from .runs import (CHECKPOINT, WEIGHTS, RunError, RunRecorder, load_checkpoint, load_weights, read_weights,
+                   new_run_dir, save_checkpoint, write_json, atomic_write, check_writable, run_lock,
+                   weight_shapes)
 from .spec.diagnostics import Diagnostic, SpecError
 from .core.base import elements
 from .summary import readable_size
@@ -213,13 +214,10 @@ def _load_init_weights(model, path) -> str:
 
     A layer is loaded when the file has all its weights; a same-named layer with another
     shape is an error (rename the layer to train it from scratch). Returns the report."""
-    import numpy as np
-
     path = Path(path)
     if path.is_dir():
         path = path / WEIGHTS
-    arrays = load_arrays(path)
-    arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
+    arrays = read_weights(path, weight_shapes(model), check_shapes=False)  # only the model's names
     loaded, skipped = [], []
     for node in model.build().weight_nodes():
         if not node.layer.weights:
@@ -233,8 +231,6 @@ def _load_init_weights(model, path) -> str:
             if a.shape != store.shape:
                 raise RunError(f"{path}: weight {name} has shape {a.shape}; this spec's layer needs "
                                f"{store.shape} (rename the layer to train it from scratch)")
-            if not np.issubdtype(a.dtype, np.floating):
-                raise RunError(f"{path}: weight {name} is not floating point ({a.dtype})")
         for k, name in keys.items():
             node.layer.weights[k][...] = arrays[name]
         loaded.append(node.name)

@@ -89,21 +89,28 @@ def weight_shapes(model) -> dict:
             for w in n.layer.weight_specs(n.input_shape)}
 
 
+def read_weights(path: Path, shapes: dict, check_shapes: bool = True) -> dict:
+    """The `layer/weight` arrays named in `shapes` from a weights file (or a checkpoint's
+    `weights/` part), reading no other member; with `check_shapes`, each header's shape is
+    checked against `shapes` before its data is read."""
+    wanted = {**shapes, **{f"weights/{k}": v for k, v in shapes.items()}}
+    arrays = load_arrays(Path(path), keep=wanted.__contains__, expected=wanted if check_shapes else None)
+    arrays = {k.removeprefix("weights/"): v for k, v in arrays.items()}
+    for k, a in arrays.items():
+        if not np.issubdtype(a.dtype, np.floating):
+            raise RunError(f"{path}: weight {k} is not floating point ({a.dtype})")
+    return arrays
+
+
 def load_weights(path: Path, model) -> None:
     """Load a weights .npz (our `layer/weight` names) into the model: the file's headers
     are checked against the spec, then the memory, before the model is allocated."""
     shapes = weight_shapes(model)
-    wanted = {n for k in shapes for n in (k, f"weights/{k}")}
-    arrays = load_arrays(Path(path), keep=wanted.__contains__,
-                         expected={**shapes, **{f"weights/{k}": v for k, v in shapes.items()}})
-    arrays = {k[len("weights/"):] if k.startswith("weights/") else k: v for k, v in arrays.items()}
+    arrays = read_weights(path, shapes)
     missing = [k for k in shapes if k not in arrays]
     if missing:
         raise RunError(f"{path}: does not fit this spec: no weight {missing[0]!r}"
                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
-    for k, a in arrays.items():
-        if not np.issubdtype(a.dtype, np.floating):
-            raise RunError(f"{path}: weight {k} is not floating point ({a.dtype})")
     from .jobs import available_memory
 
     need = model.count_params() * (8 if model.spec.dtype == "float64" else 4) * 2  # weights + grads

@@ -99,6 +99,15 @@ def test_bomb_in_an_extra_weights_member_is_never_read(trained):
     assert bounded(lambda: jobs.load_trained(spec, w)) is None
 
 
+def test_init_weights_never_reads_an_extra_bomb_member(trained):
+    """--init-weights reads a file from elsewhere too: only the model's members are read."""
+    spec, run = trained
+    w = run / "weights.npz"
+    rewrite(w, extra={"junk": (npy_header((10 << 30,), "|u1"), BOMB)})
+    model = jobs.build(jobs.load_spec(spec))
+    assert bounded(lambda: jobs._load_init_weights(model, w)) is None
+
+
 def test_bombs_in_checkpoints(trained):
     spec, run = trained
     ck = run / "checkpoint.npz"
