@@ -1,4 +1,7 @@
-"""Run directories: atomic files, checkpoints, weights, metrics.csv and run.json.
+"""Run directories: atomic files, checkpoints, weights, metrics.csv, run.json and the run lock.
+
+The features that read finished runs (listing, compare, plots, TensorBoard) are modules
+beside this one.
 
 Every file is written to a temporary name in the same folder, flushed to disk and
 renamed over the old one, so a crash at any moment leaves either the old file or the
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .train.callbacks import Callback
+from ..train.callbacks import Callback
 
 CHECKPOINT, WEIGHTS, BEST = "checkpoint.npz", "weights.npz", "best.npz"
 LOCK = "train.lock"
@@ -65,7 +68,7 @@ def save_arrays(path: Path, arrays: dict) -> None:
 def load_arrays(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:
     """Arrays from an .npz file, read safely (see npzfile); never unpickles, and refuses
     NaN or infinite values naming the array."""
-    from .npzfile import NpzError, read_npz, refuse_nonfinite
+    from ..npzfile import NpzError, read_npz, refuse_nonfinite
 
     try:
         arrays = read_npz(path, keep, expected, max_bytes)
@@ -111,7 +114,7 @@ def load_weights(path: Path, model) -> None:
     if missing:
         raise RunError(f"{path}: does not fit this spec: no weight {missing[0]!r}"
                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
-    from .jobs import available_memory
+    from ..jobs import available_memory
 
     need = model.count_params() * (8 if model.spec.dtype == "float64" else 4) * 2  # weights + grads
     avail = available_memory()
@@ -190,7 +193,7 @@ def load_checkpoint(run_dir: Path) -> tuple[dict, dict]:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise RunError(f"{run_dir} has no {CHECKPOINT} to resume from")
-    from .jobs import available_memory
+    from ..jobs import available_memory
 
     arrays = load_arrays(path, keep=lambda k: k == "meta" or k.split("/", 1)[0].startswith(_CHECKPOINT_PARTS),
                          max_bytes=available_memory())
