@@ -20,7 +20,7 @@ import copy
 from pydantic import TypeAdapter
 
 from .document import full_spec
-from .layers import AnyLayer, LAYER_TYPES
+from .layers import LAYER_TYPES, any_layer
 from .train import LOSS_ALIASES, METRIC_ALIASES
 
 SCHEMA_ID = "https://layerc.dev/schema/v1.json"
@@ -70,7 +70,7 @@ def json_schema() -> dict:
     """The JSON Schema (Draft 2020-12) of a spec file, accepting every written form."""
     schema = full_spec().model_json_schema()
     defs = schema["$defs"]
-    layers = TypeAdapter(AnyLayer).json_schema(ref_template="#/$defs/{model}")
+    layers = TypeAdapter(any_layer()).json_schema(ref_template="#/$defs/{model}")
     defs.update(layers.pop("$defs"))
     schema["properties"]["layers"]["items"] = layers
     for args in (defs[t] for t in LAYER_TYPES):

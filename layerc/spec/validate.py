@@ -11,7 +11,7 @@ from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .names import written_names
 from .data import data_by_kind
 from .document import FORMAT_VERSION, Spec, full_spec
-from .layers import LAYER_TYPES, Flatten
+from .layers import LAYER_TYPES
 from .source import MAX_BYTES, SourceMap, load_yaml, too_large
 from .train import train_by_type
 
@@ -53,7 +53,7 @@ def parse_spec(text: str, file: str = "<spec>", overrides=(), default_name=None)
             layer = _layer(item, ("layers", i), smap, diags)
             layers_ok &= layer is not None
             layers.append(layer)
-        data["layers"] = layers if layers_ok else [Flatten()]
+        data["layers"] = layers if layers_ok else [LAYER_TYPES["Flatten"]()]
     if default_name is not None and data.get("name") is None:
         data["name"] = default_name
     spec, sections = None, _sections(data)

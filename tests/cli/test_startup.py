@@ -129,8 +129,9 @@ def test_summary_builds_only_the_models_its_spec_names():
             "from layerc.__main__ import main\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "from pydantic import BaseModel\n"
-            "from layerc.spec import data, document, layers, train\n"
-            "built = {c for m in (data, document, layers, train) for c in vars(m).values()\n"
+            "mods = [m for n, m in list(sys.modules.items()) if n.startswith('layerc.spec')]\n"
+            "print('FAMILIES', *sorted(n for n in sys.modules if n.startswith('layerc.spec.layers.')))\n"
+            "built = {c for m in mods for c in vars(m).values()\n"
             "         if isinstance(c, type) and issubclass(c, BaseModel) and c.__dict__.get('__pydantic_complete__')}\n"
             "print('BUILT', *sorted(c.__name__ for c in built))\n"
             "print('SCHEMAS', *{repr(c.__pydantic_core_schema__) for c in built})")
@@ -140,6 +141,10 @@ def test_summary_builds_only_the_models_its_spec_names():
     built = r.stdout.partition("BUILT")[2].partition("\n")[0].split()
     schemas = r.stdout.partition("SCHEMAS")[2]
     assert {"Spec", "Adam", "BuiltinData", "SparseCategoricalCrossentropy", "Conv2D", "Dense"} <= set(built)
+    # layer specs are imported by family, when a spec first names one of its types
+    families = r.stdout.partition("FAMILIES")[2].partition("\n")[0].split()
+    assert set(families) == {f"layerc.spec.layers.{m}" for m in ("base", "conv", "pooling", "reshape",
+                                                                  "dense", "dropout")}, families
     for unused in ("SGD", "AdamW", "Huber", "BinaryCrossentropy", "AUC", "EarlyStopping", "CsvData",
                    "TextData", "TimeseriesData", "LSTM", "Embedding"):
         assert unused not in built and f"'{unused}'" not in schemas, unused
