@@ -136,7 +136,7 @@ def _layer(node, dtype) -> dict:
 def layer_args(spec, name, dtype) -> dict:
     """A layer spec as its Keras class's constructor arguments (Keras's names throughout)."""
     args = {"name": name, "trainable": spec.trainable, "dtype": dtype}
-    for key in spec.model_fields:
+    for key in type(spec).model_fields:
         if key in ("type", "name", "inputs", "trainable"):
             continue
         value = getattr(spec, key)
@@ -146,8 +146,12 @@ def layer_args(spec, name, dtype) -> dict:
             value = regularizer_config(value)
         elif key == "noise_shape" and value is not None:
             value = [None, *value]  # Keras's noise_shape has the batch axis
-        elif key == "layer":
-            value = keras_object("keras.layers", value.type, layer_args(value, _snake(value.type), dtype))
+        elif key == "layer":  # both directions, as Keras writes them (it cannot rebuild the
+            # backward layer of a go_backwards layer by itself)
+            kind = _snake(value.type)
+            args["backward_layer"] = keras_object("keras.layers", value.type, layer_args(
+                value.model_copy(update={"go_backwards": not value.go_backwards}), f"backward_{kind}", dtype))
+            value = keras_object("keras.layers", value.type, layer_args(value, f"forward_{kind}", dtype))
         elif isinstance(value, tuple):
             value = list(value)
         args[key] = value
@@ -166,13 +170,13 @@ def compile_config(train) -> dict:
     """The spec's optimizer, loss and metrics as Keras's compile arguments (the metrics
     Keras names by a string; the others are left out)."""
     opt = train.optimizer
-    opt_args = {k: getattr(opt, k) for k in opt.model_fields if k != "type"}
+    opt_args = {k: getattr(opt, k) for k in type(opt).model_fields if k != "type"}
     lr = opt_args["learning_rate"]
     if not isinstance(lr, float):
         opt_args["learning_rate"] = getattr(lr, "initial_learning_rate", None) or lr.values[0]
     opt_args = {k: v for k, v in opt_args.items() if v is not None}
     loss = train.loss
-    loss_args = {k: getattr(loss, k) for k in loss.model_fields if k != "type"}
+    loss_args = {k: getattr(loss, k) for k in type(loss).model_fields if k != "type"}
     return {
         "optimizer": {"module": "keras.optimizers", "class_name": OPTIMIZERS[opt.type], "config": opt_args,
                       "registered_name": None},
