@@ -248,18 +248,20 @@ def import_(
     output: Path = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory for spec.yaml and weights.npz."),
 ):
     """Turn a Keras model into DIR/spec.yaml and DIR/weights.npz (read safely, never run)."""
+    from rich.markup import escape
+
     from ..interop.keras import KerasError, import_to_dir
 
     try:
         result = import_to_dir(model, output, weights)
     except KerasError as e:
-        raise CliError(str(e)) from None
+        raise CliError(escape(str(e))) from None
     m = result.model
     console.print(f"wrote {output / 'spec.yaml'} ({len(m.nodes)} layers, {m.count_params():,} params)"
                   + (f" and {output / 'weights.npz'}" if result.weights else "; no weights given: the spec's "
                      "seeded initial weights apply"))
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
 
 
 def _load_model(path: Path):

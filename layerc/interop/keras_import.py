@@ -468,7 +468,7 @@ def _train(compile_config, notes) -> dict | None:
                     notes.append(f"training: optimizer {k} {_show(v)} not imported; {model.model_fields[k].default} used")
                 elif v is not None and v != model.model_fields[k].default:
                     args[k] = v
-            elif k not in ("name",) and v not in (None, False, 1) and k not in ("ema_momentum",):
+            elif not (v is None or v is False or k in ("name", "ema_momentum")):
                 notes.append(f"training: optimizer option {k}={v!r} not imported (layerc has no such option)")
         train["optimizer"] = {otype: args} if args else otype
     train["loss"] = loss
@@ -479,7 +479,7 @@ def _train(compile_config, notes) -> dict | None:
         if name in _models_by_type(MetricSpec) and name not in ("precision", "recall", "auc", "top_k_accuracy"):
             metrics.append(name)
         elif isinstance(m, (str, dict)):
-            notes.append(f"training: metric {_show(m) if isinstance(m, dict) else m!r} not imported")
+            notes.append(f"training: metric {_show(m) if isinstance(m, dict) else repr(m)} not imported")
     if metrics:
         train["metrics"] = metrics
     return train
