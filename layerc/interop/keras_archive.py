@@ -135,10 +135,11 @@ class H5Weights:
         return value.decode() if isinstance(value, bytes) else value
 
     def count(self, path: str) -> int:
-        g = self._get(path)
+        """How many members (datasets, groups or links) a group has; 0 if it is none."""
         import h5py
 
-        return sum(1 for k in g if isinstance(g.get(k, getlink=True), h5py.HardLink)) if isinstance(g, h5py.Group) else 0
+        g = self._get(path)
+        return len(g) if isinstance(g, h5py.Group) else 0
 
     def has(self, path: str) -> bool:
         return self._get(path) is not None
