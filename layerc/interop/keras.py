@@ -61,7 +61,10 @@ def read_model(path, weights=None, spec_file: str = "spec.yaml") -> Imported:
     if weights is not None:
         h5 = read_weights_file(weights)
     source = Path(weights) if weights is not None else path
-    tr = translate(config)
+    try:
+        tr = translate(config)
+    except (AttributeError, TypeError, KeyError, IndexError) as e:  # a config of the wrong shape somewhere
+        raise KerasError(f"{path}: the config is not a Keras 3 model config ({type(e).__name__}: {e})") from None
     notes = list(tr.notes)
     text = render(tr, path, meta, notes)
     spec, model = _compile(text, spec_file)

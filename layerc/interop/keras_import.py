@@ -186,10 +186,10 @@ def _inbound(entry, problems, lname) -> list:
     tensors = args[0] if isinstance(args[0], list) else [args[0]]
     srcs = []
     for t in tensors:
-        hist = (t.get("config") or {}).get("keras_history") if isinstance(t, dict) else None
-        if t.get("class_name") != "__keras_tensor__" if isinstance(t, dict) else True:
+        if not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__":
             problems.append(f"{cls} '{lname}': an input that is not a layer's output")
             return []
+        hist = (t.get("config") or {}).get("keras_history")
         if not isinstance(hist, list) or len(hist) != 3 or list(hist[1:]) != [0, 0]:
             problems.append(f"{cls} '{lname}': takes a shared layer's or a multi-output layer's output "
                             f"({hist}); layerc has one output per layer")
@@ -203,6 +203,8 @@ def _input(entry, problems, notes):
     lname = cfg.get("name")
     layer = _Layer(problems, notes, "InputLayer", lname)
     raw = cfg.get("batch_shape", cfg.get("batch_input_shape"))
+    if not _usable_name(lname):
+        layer.bad("its name cannot name a layerc input (letters, digits, _ . -)")
     for key in ("sparse", "ragged", "optional"):
         if cfg.get(key):
             layer.bad(f"{key}=True (layerc inputs are dense tensors)")
@@ -277,6 +279,9 @@ def _layer(entry, problems, notes, dtypes) -> dict:
         layer.bad(f"a custom object (module {entry.get('module')!r}, registered as "
                   f"{entry.get('registered_name')!r}); layerc runs no code from a model file")
         return {str(cls): {}}
+    if cls in ("Sequential", "Functional", "Model"):
+        layer.bad("a model nested as a layer (layerc imports flat models)")
+        return {str(cls): {}}
     if cls not in LAYER_TYPES:
         layer.bad("layerc has no such layer")
         return {str(cls): {}}
@@ -339,7 +344,9 @@ def _typed(layer: dict) -> dict:
 
 def _show(value) -> str:
     if isinstance(value, dict) and "class_name" in value:
-        return f"{value['class_name']}({', '.join(f'{k}={v!r}' for k, v in (value.get('config') or {}).items())})"
+        cfg = value.get("config")
+        inner = ", ".join(f"{k}={v!r}" for k, v in cfg.items()) if isinstance(cfg, dict) else repr(cfg)
+        return f"{value['class_name']}({inner})"
     return repr(value)
 
 

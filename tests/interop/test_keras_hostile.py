@@ -149,3 +149,33 @@ def test_configs_that_are_not_keras_models(tmp_path, members, config):
 
 def test_a_missing_file_is_one_line(tmp_path):
     refused(tmp_path, tmp_path / "nope.keras", "cannot read")
+
+
+def _paths(obj, path=()):
+    yield path
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield from _paths(v, path + (k,))
+
+
+def _replaced(obj, path, value):
+    if not path:
+        return value
+    obj = json.loads(json.dumps(obj))
+    node = obj
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return obj
+
+
+def test_every_config_value_replaced_by_a_wrong_one_is_success_or_one_line(tmp_path, members):
+    config = json.loads(members["config.json"])
+    seen = set()
+    for path in _paths(config):
+        for value in (None, -3, "x", []):
+            members["config.json"] = json.dumps(_replaced(config, path, value)).encode()
+            code, out = cli("import", str(write_zip(tmp_path / "m.keras", members)), "--output", str(tmp_path / "out"))
+            assert code in (0, 1) and "Traceback" not in out and "--debug" not in out, (path, value, out)
+            seen.add(code)
+    assert seen == {0, 1}

@@ -217,3 +217,38 @@ def test_import_layerc_does_not_load_h5py():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+
+
+def _dense(name, activation="linear", inbound=None):
+    entry = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+             "config": {"name": name, "units": 2, "activation": activation}}
+    if inbound is not None:
+        entry.update(name=name, inbound_nodes=[{"args": [{"class_name": "__keras_tensor__", "config": {
+            "shape": [None, 3], "dtype": "float32", "keras_history": [inbound, 0, 0]}}], "kwargs": {}}])
+    return entry
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"module": "mine.models", "class_name": "MyModel", "config": {"layers": []}},
+     "the model is a 'MyModel' from 'mine.models': layerc imports Keras's Sequential and Functional models"),
+    ({"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 3], "name": "i"}},
+        _dense("d", {"module": "mine", "class_name": "swish2", "config": "swish2", "registered_name": "swish2"}),
+        {"module": "keras", "class_name": "Sequential", "config": {"name": "inner", "layers": []}}]}},
+     "2 layers layerc cannot express:\n  Dense 'd': activation swish2(", ),
+    ({"module": "keras.src.models.functional", "class_name": "Functional", "config": {
+        "name": "f", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer", "name": "i", "inbound_nodes": [],
+             "config": {"batch_shape": [None, 3], "name": "i"}},
+            {**_dense("d", inbound="i"), "inbound_nodes": [_dense("d", inbound="i")["inbound_nodes"][0]] * 2}],
+        "input_layers": [["i", 0, 0]], "output_layers": [["d", 0, 0]]}},
+     "Dense 'd': called 2 times (a shared layer); layerc calls each layer once"),
+])
+def test_code_nested_models_and_shared_layers_are_refused(tmp_path, config, message):
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    code, out = cli("import", str(tmp_path / "model.json"), "--output", str(tmp_path / "out"))
+    assert code == 1 and message in out and "Traceback" not in out, out
+    if "swish2" in message:
+        assert "is a custom function; layerc runs no code from a model file" in out
+        assert "Sequential 'inner': a model nested as a layer (layerc imports flat models)" in out
+    assert not (tmp_path / "out").exists()
