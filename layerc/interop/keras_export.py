@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .keras_config import (
     LOSSES, METRICS, OPTIMIZERS, RECURRENT, KerasError, functional_order, h5_groups, initializer_config,
-    keras_object, regularizer_config, short_float, sub_groups, weight_paths,
+    keras_object, regularizer_config, sub_groups, weight_paths,
 )
 
 # The layer types the exporter writes (a layer added to layerc must be added here; a test
@@ -59,7 +59,7 @@ def model_config(model) -> tuple[dict, list[tuple]]:
     """(config.json's content, [(h5 group, layer name, node or None for an input)] in
     Keras's order)."""
     spec, graph = model.spec, model.graph
-    bad = [f"{n.layer.spec.type} '{n.name}' (layers[{n.index}])" for n in graph.nodes
+    bad = [f"{n.layer.spec.type} '{n.name}' ({_where(spec, n.index)})" for n in graph.nodes
            if n.layer.spec.type not in EXPORTS]
     if bad:
         raise KerasError(f"{len(bad)} layer{'s' if len(bad) > 1 else ''} cannot be exported to Keras: "
@@ -109,6 +109,14 @@ def model_config(model) -> tuple[dict, list[tuple]]:
         config["compile_config"] = compile_config(spec.train)
     groups = h5_groups([t for t, _, _ in tracked])
     return config, [(g, lname, node) for g, (_, lname, node) in zip(groups, tracked)]
+
+
+def _where(spec, index: int) -> str:
+    """file:line:col of a layer in its spec (layers[i] for a spec built in code)."""
+    if spec._source is None:
+        return f"layers[{index}]"
+    d = spec._source.diagnostic(("layers", index, "type"), "", key=True)
+    return d.file if d.line is None else f"{d.file}:{d.line}:{d.col}"
 
 
 def _input_layer(name, spec, functional):
