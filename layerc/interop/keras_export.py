@@ -70,7 +70,7 @@ def model_config(model) -> tuple[dict, list[tuple]]:
     if graph.sequential and len(graph.outputs) == 1 and graph.outputs[0] == graph.nodes[-1].name:
         (in_name, in_spec), = inputs.items()
         batch_shape = [None, *in_spec.shape]
-        layers = [_input_layer(in_name, in_spec, functional=False)]
+        layers = [_input_layer(in_name, in_spec, spec.dtype, functional=False)]
         layers += [_layer(n, spec.dtype) for n in graph.nodes]
         config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
                   "config": {"name": name, "trainable": True, "dtype": spec.dtype, "layers": layers,
@@ -79,12 +79,12 @@ def model_config(model) -> tuple[dict, list[tuple]]:
         tracked = [(n.layer.spec.type, n.name, n) for n in graph.nodes]
     else:
         order = functional_order({n.name: n.inputs for n in graph.nodes}, list(inputs), graph.outputs)
-        dtypes = {k: v.dtype for k, v in inputs.items()}
+        dtypes = {k: _input_dtype(v, spec.dtype) for k, v in inputs.items()}
         dtypes.update({n.name: spec.dtype for n in graph.nodes})
         layers, tracked = [], []
         for lname in order:
             if lname in inputs:
-                layers.append(_input_layer(lname, inputs[lname], functional=True))
+                layers.append(_input_layer(lname, inputs[lname], spec.dtype, functional=True))
                 tracked.append(("InputLayer", lname, None))
                 continue
             node = by_name[lname]
@@ -119,9 +119,14 @@ def _where(spec, index: int) -> str:
     return d.file if d.line is None else f"{d.file}:{d.line}:{d.col}"
 
 
-def _input_layer(name, spec, functional):
+def _input_dtype(input_spec, dtype: str) -> str:
+    """layerc casts float inputs to the model's dtype; Keras's InputLayer must say it."""
+    return dtype if input_spec.dtype.startswith("float") else input_spec.dtype
+
+
+def _input_layer(name, spec, dtype, functional):
     entry = keras_object("keras.layers", "InputLayer",
-                         {"batch_shape": [None, *spec.shape], "dtype": spec.dtype, "sparse": False,
+                         {"batch_shape": [None, *spec.shape], "dtype": _input_dtype(spec, dtype), "sparse": False,
                           "name": name})
     if functional:
         entry.update(name=name, inbound_nodes=[])

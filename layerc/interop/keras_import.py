@@ -51,6 +51,9 @@ def translate(config) -> Translation:
     if dtypes - {"float32"}:
         if dtypes == {"float64"}:
             data["dtype"] = "float64"
+            for inp in [data.get("input"), *(data.get("inputs") or {}).values()]:
+                if inp and inp.get("dtype") == "float64":
+                    del inp["dtype"]  # float inputs take the model's dtype anyway
         else:
             raise KerasError(f"the layers mix dtype policies ({', '.join(sorted(dtypes))}); layerc runs one dtype")
     name = body.get("name")

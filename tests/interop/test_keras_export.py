@@ -73,7 +73,14 @@ layers:
   - GlobalAveragePooling1D
   - Dense: {units: 2, activation: softsign}
 """
-SPECS = {"cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL}
+DOUBLE = """
+dtype: float64
+input: {shape: [5]}
+layers:
+  - Dense: {units: 4, activation: swish}
+  - Dense: {units: 2}
+"""
+SPECS = {"cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE}
 
 
 def exported(tmp_path, text, seed=0):
@@ -90,6 +97,8 @@ def test_exported_file_loads_in_keras_with_layercs_outputs(keras, tmp_path, name
     twin = keras.saving.load_model(path)
     for n in (5, 1):
         xs = inputs_for(model, n=n)
+        if model.spec.dtype == "float64":
+            xs = [x.astype(np.float64) for x in xs]
         assert_same(model.predict(feed(xs)), twin.predict(feed(xs), verbose=0))
 
 
@@ -125,6 +134,13 @@ def test_options_and_training_reach_keras(keras, tmp_path):
     assert twin.get_layer("batch_normalization").epsilon == pytest.approx(1e-4)
     assert type(twin.optimizer).__name__ == "Adam"
     assert float(twin.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_a_float64_model_imports_back_as_float64(tmp_path):
+    _, path = exported(tmp_path, DOUBLE)
+    spec, weights = layerc.import_keras(path)
+    assert spec.dtype == "float64" and spec.input.dtype == "float32"
+    assert all(w.dtype == np.float64 for w in weights.values())
 
 
 def test_untrained_model_exports_its_seeded_initial_weights(keras, tmp_path):
