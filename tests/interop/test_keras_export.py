@@ -138,6 +138,8 @@ def test_options_and_training_reach_keras(keras, tmp_path):
 
 def test_a_float64_model_imports_back_as_float64(tmp_path):
     _, path = exported(tmp_path, DOUBLE)
+    config = json.loads(zipfile.ZipFile(path).read("config.json"))
+    assert config["config"]["layers"][0]["config"]["dtype"] == "float64"  # layerc casts float inputs so
     spec, weights = layerc.import_keras(path)
     assert spec.dtype == "float64" and spec.input.dtype == "float32"
     assert all(w.dtype == np.float64 for w in weights.values())
