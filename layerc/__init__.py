@@ -31,4 +31,12 @@ def build(spec):
     return Model(compile_graph(spec))
 
 
-__all__ = ["SpecError", "build", "load_spec", "parse_spec", "__version__"]
+def import_keras(path, weights=None):
+    """A Keras 3 `.keras` file (or a config `.json` with a `.weights.h5`) as `(spec, weights)`:
+    a validated Spec and {'layer/weight': array}; needs h5py (`pip install "layerc[keras]"`)."""
+    from .interop.keras import import_keras as read
+
+    return read(path, weights)
+
+
+__all__ = ["SpecError", "build", "import_keras", "load_spec", "parse_spec", "__version__"]

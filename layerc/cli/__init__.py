@@ -239,6 +239,31 @@ def predict(
         err_console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
 
 
+@app.command(name="import")
+def import_(
+    model: Path = typer.Argument(..., metavar="MODEL.keras|CONFIG.json",
+                                 help="A Keras 3 .keras file, or a model config .json (then --weights)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE.weights.h5",
+                                           help="Keras weights (model.save_weights) for a config .json."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="DIR", help="Directory for spec.yaml and weights.npz."),
+):
+    """Turn a Keras model into DIR/spec.yaml and DIR/weights.npz (read safely, never run)."""
+    from rich.markup import escape
+
+    from ..interop.keras import KerasError, import_to_dir
+
+    try:
+        result = import_to_dir(model, output, weights)
+    except KerasError as e:
+        raise CliError(escape(str(e))) from None
+    m = result.model
+    console.print(f"wrote {output / 'spec.yaml'} ({len(m.nodes)} layers, {m.count_params():,} params)"
+                  + (f" and {output / 'weights.npz'}" if result.weights else "; no weights given: the spec's "
+                     "seeded initial weights apply"))
+    for note in result.notes:
+        console.print(f"note: {escape(note)}")
+
+
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
     from ..check import check_file
