@@ -31,4 +31,13 @@ def build(spec):
     return Model(compile_graph(spec))
 
 
-__all__ = ["SpecError", "build", "load_spec", "parse_spec", "__version__"]
+def export(model, path, format=None, opset=None, class_names=None) -> str:
+    """Write a Model (its current weights) to an ONNX (.onnx) or Keras (.keras) file; the
+    format comes from the suffix unless given. Returns the format written. ONNX needs
+    `pip install "layerc[onnx]"`; opset defaults to 17."""
+    from .interop import export as export_model
+
+    return export_model(model, path, format, opset, class_names)
+
+
+__all__ = ["SpecError", "build", "export", "load_spec", "parse_spec", "__version__"]

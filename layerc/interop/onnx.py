@@ -13,6 +13,8 @@ import json
 
 import numpy as np
 
+from . import ExportError
+
 DEFAULT_OPSET = 17
 OPSETS = range(17, 22)  # tested with ONNX Runtime in tests/interop
 
@@ -35,10 +37,6 @@ _LSTM_ORDER = (0, 3, 1, 2)  # ONNX's i, o, f, c from Keras's i, f, c, o
 
 class _Unsupported(Exception):
     """Raised while building a layer: (path inside the layer's spec, message)."""
-
-
-class ExportError(Exception):
-    """A model that cannot be written in the format asked for (without a spec location)."""
 
 
 def onnx_module():
