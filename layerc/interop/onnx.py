@@ -102,10 +102,11 @@ def to_onnx(model, opset: int = DEFAULT_OPSET, class_names=None):
     outputs = [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["batch", *model.graph.shapes[n]])
                for n in model.output_names]
     graph = helper.make_graph(g.nodes, model.name, inputs, outputs, g.initializers)
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="layerc", producer_version=__version__,
+    opsets = [helper.make_opsetid("", opset)]
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="layerc", producer_version=__version__,
                               doc_string=spec.description or "")
-    proto.ir_version = min(proto.ir_version, 9)  # ONNX Runtime releases lag onnx's newest IR
+    # the oldest IR version the opset allows: ONNX Runtime releases lag onnx's newest IR
+    proto.ir_version = helper.find_min_ir_version_for(opsets)
     meta = {"layerc.version": __version__, "layerc.spec_name": model.name,
             "layerc.spec_sha256": _sha256(_resolved_yaml(spec))}
     if class_names:
