@@ -177,8 +177,7 @@ class _Graph:
         name = self._prefix
         if y == name:
             return y
-        mine = [n for n in self.nodes[self._start:] if y in n.output]
-        if not mine:
+        if not any(y in n.output for n in self.nodes[self._start:]):  # another layer's, or an input
             self.op("Identity", [y], out=name)
             return name
         for n in self.nodes[self._start:]:
