@@ -39,4 +39,13 @@ def import_keras(path, weights=None):
     return read(path, weights)
 
 
-__all__ = ["SpecError", "build", "import_keras", "load_spec", "parse_spec", "__version__"]
+def export(model, path, format=None, opset=None, class_names=None) -> str:
+    """Write a Model (its current weights) to an ONNX (.onnx) or Keras (.keras) file; the
+    format comes from the suffix unless given. Returns the format written. ONNX needs
+    `pip install "layerc[onnx]"`; opset defaults to 17."""
+    from .interop import export as export_model
+
+    return export_model(model, path, format, opset, class_names)
+
+
+__all__ = ["SpecError", "build", "export", "import_keras", "load_spec", "parse_spec", "__version__"]

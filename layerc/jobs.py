@@ -553,3 +553,35 @@ def _cell(v) -> str:
     if isinstance(v, str):
         return f'"{v}"' if any(c in v for c in ',"\n') else v
     return f"{float(v):.8g}"
+
+
+# -- export ----------------------------------------------------------------------------------
+def export(spec_or_run, output, weights=None, format=None, opset=None) -> tuple[str, object]:
+    """Write a spec's model to an ONNX or Keras file; returns (format, model).
+
+    A run directory gives its spec.yaml and weights.npz; a spec with `--weights` those weights;
+    a spec alone its seeded initial weights (Keras's `model.save` before `fit`). Class names
+    for the file's metadata come from the data state beside the weights (label_names)."""
+    from .interop import export as export_model, export_format
+
+    output = Path(output)
+    fmt = export_format(output, format)  # before any work
+    if not output.parent.is_dir():
+        raise RunError(f"{output.parent}: no such directory for the exported file")
+    state = None
+    spec_path = Path(spec_or_run)
+    if spec_path.is_dir() or weights is not None:
+        spec_path, weights, state = resolve_run(spec_or_run, weights)
+    spec = load_spec(spec_path)
+    model = build(spec)
+    if weights is not None:
+        load_weights(weights, model)
+    classes = None
+    if state is not None and state.is_file():
+        try:
+            classes = json.loads(state.read_text()).get("label_names")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            raise RunError(f"{state} is corrupt") from None
+    classes = classes or getattr(spec.data, "labels", None)
+    export_model(model, output, fmt, opset, class_names=classes)
+    return fmt, model

@@ -264,6 +264,29 @@ def import_(
         console.print(f"note: {escape(note)}")
 
 
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    keras = "keras"
+
+
+@app.command()
+def export(
+    spec: Path = typer.Argument(..., metavar="SPEC|RUN_DIR",
+                                help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE", help="The file to write: .onnx or .keras."),
+    weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE",
+                                           help="Weights file (default: a run's weights.npz; a spec alone: its seeded initial weights)."),
+    format: Optional[ExportFormat] = typer.Option(None, "--format", help="onnx or keras (default: from the output's suffix)."),
+    opset: Optional[int] = typer.Option(None, "--opset", metavar="N", help="ONNX opset (default 17)."),
+):
+    """Write the model, with its weights, to an ONNX or Keras file."""
+    from .. import jobs
+
+    fmt, model = jobs.export(spec, output, weights, format.value if format else None, opset)
+    what = f"ONNX, opset {opset or 17}" if fmt == "onnx" else "Keras"
+    console.print(f"wrote {output} ({what}; {model.count_params():,} params)")
+
+
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
     from ..check import check_file
@@ -302,7 +325,9 @@ def main(argv: Optional[list] = None):
             err_console.print(render.diagnostics(e.diagnostics))
             raise SystemExit(1)
         code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
-        err_console.print(f"[bold red]error:[/] {_one_line(e)}")
+        from rich.markup import escape  # a message's own brackets ("layerc[onnx]") are text
+
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(e))}")
         if not isinstance(e, CliError):
             err_console.print("(run with --debug for the traceback)", style="dim")
         raise SystemExit(code)
