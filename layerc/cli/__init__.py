@@ -255,7 +255,7 @@ def import_(
     try:
         result = import_to_dir(model, output, weights)
     except KerasError as e:
-        raise CliError(escape(str(e))) from None
+        raise CliError(str(e)) from None
     m = result.model
     console.print(f"wrote {output / 'spec.yaml'} ({len(m.nodes)} layers, {m.count_params():,} params)"
                   + (f" and {output / 'weights.npz'}" if result.weights else "; no weights given: the spec's "
