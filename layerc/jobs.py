@@ -55,6 +55,10 @@ def load_dataset(spec, model):
         raise SpecError([_diag(spec, (), "the spec has no `data:` section to train or evaluate on")])
     if len(model.input_names) != 1:
         raise RunError("the data loaders feed single-input models; use the Python API for several inputs")
+    from .data.peek import data_diagnostics
+
+    if diags := data_diagnostics(spec, model):  # located, before any data is read
+        raise SpecError(diags)
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
     return load_data(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0],
                      output_shape=model.output_shapes[0], loss_name=_loss_name(spec),
