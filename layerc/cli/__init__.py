@@ -83,10 +83,18 @@ def validate(
     raise typer.Exit(max(r.status for r in results))
 
 
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
 @app.command()
 def summary(
     spec: Path = typer.Argument(..., metavar="SPEC", help="Spec file."),
-    format: Format = typer.Option(Format.text, "--format", help="text, or json."),
+    format: SummaryFormat = typer.Option(SummaryFormat.text, "--format",
+                                         help="text, json, or the layer graph as mermaid (GitHub Markdown) or dot."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, metavar="N",
                                              help="Batch for the activation-memory estimate (default: train.batch_size)."),
 ):
@@ -95,8 +103,13 @@ def summary(
     from . import render
 
     model = _load_model(spec)
+    if format in (SummaryFormat.mermaid, SummaryFormat.dot):
+        from ..diagram import diagram
+
+        sys.stdout.write(diagram(model, format.value))  # not through Rich: no markup, no wrapping
+        return
     info = summarize(model, batch_size)
-    if format == Format.json:
+    if format == SummaryFormat.json:
         console.print_json(json.dumps(info))
         return
     console.print(render.summary_table(info))
