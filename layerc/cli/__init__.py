@@ -218,16 +218,29 @@ def evaluate(
                                               help="The run's fitted data state (default: data.json beside the weights)."),
     set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a spec value: key.path=value."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json."),
+    report: bool = typer.Option(False, "--report", help="Per-class precision, recall, F1 and the confusion matrix."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE",
+                                        help="Draw the confusion matrix (.png, .svg, .pdf); implies --report."),
 ):
     """Test-set loss and metrics of trained weights."""
     from .. import jobs
     from . import render
 
-    metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state)
+    if plot is not None:
+        from ..train.report import check_plot, plot_confusion_matrix
+
+        check_plot(plot)  # before any work: the format, and matplotlib installed
+    metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state, report=report or plot is not None)
+    if plot is not None:
+        plot_confusion_matrix(metrics, plot)
     if format == Format.json:
         console.print_json(json.dumps(metrics))
     else:
         console.print(render.metrics_table(metrics))
+        if report:
+            console.print(render.report_tables(metrics))
+    if plot is not None:
+        err_console.print(f"wrote the confusion matrix to {plot}")
 
 
 @app.command()
@@ -290,7 +303,9 @@ def main(argv: Optional[list] = None):
             err_console.print(render.diagnostics(e.diagnostics))
             raise SystemExit(1)
         code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
-        err_console.print(f"[bold red]error:[/] {_one_line(e)}")
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(e))}")  # `[plot]` is text, not markup
         if not isinstance(e, CliError):
             err_console.print("(run with --debug for the traceback)", style="dim")
         raise SystemExit(code)
