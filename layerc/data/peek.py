@@ -99,22 +99,30 @@ def peek(data, spec_dir: Path | None, input_shape: tuple) -> Peek | None:
     from . import builtin
 
     if isinstance(data, BuiltinData):
-        return _builtin(data.dataset, builtin.expand(data), tuple(input_shape))
+        return _builtin(data, tuple(input_shape))
     try:
         return _READERS[data.format](data, data.train, spec_dir, tuple(input_shape))
     except _Missing:
         return None
 
 
-def _builtin(name: str, spec, input_shape) -> Peek:
+def _builtin(data, input_shape) -> Peek:
+    """From the built-in's settings and the keys given beside it (not validated again through
+    `builtin.expand`, which would build a format's model: start-up time for `summary`)."""
     from . import builtin
 
+    name, base = data.dataset, builtin.BUILTINS[data.dataset]
     what = f"dataset {name}"
-    if spec.format == "idx":  # shipped, MD5-checked: its shapes are known
+
+    def setting(key):
+        value = getattr(data, key, None)
+        return base.get(key) if value is None else value
+
+    if base["format"] == "idx":  # shipped, MD5-checked: its shapes are known
         return Peek(what, builtin.SAMPLE_SHAPES[name], classes=builtin.CLASS_NAMES[name])
-    if spec.format == "text":
-        return _text_peek(spec, what, input_shape)
-    return Peek(what, (spec.window,), series=True)
+    if base["format"] == "text":
+        return _text_peek(setting("max_length"), base["labels"], setting("vocab_size"), what, input_shape)
+    return Peek(what, (setting("window"),), series=True)
 
 
 def _file(name: str, spec_dir) -> Path:
@@ -200,16 +208,15 @@ def _csv(spec, src, spec_dir, input_shape) -> Peek:
                 classes=spec.labels, named=spec.labels is not None)
 
 
-def _text_peek(spec, what, input_shape) -> Peek:
+def _text_peek(max_length, labels, vocab_size, what, input_shape) -> Peek:
     model_len = input_shape[0] if len(input_shape) == 1 else None
-    length = spec.max_length or model_len
+    length = max_length or model_len
     # without `labels:` the classes are the distinct labels of the file, unknown here
-    return Peek(what, (length,) if length else None, True, classes=spec.labels, named=True,
-                vocab_size=spec.vocab_size)
+    return Peek(what, (length,) if length else None, True, classes=labels, named=True, vocab_size=vocab_size)
 
 
 def _text(spec, src, spec_dir, input_shape) -> Peek:
-    return _text_peek(spec, str(src.path), input_shape)
+    return _text_peek(spec.max_length, spec.labels, spec.vocab_size, str(src.path), input_shape)
 
 
 def _series(spec, src, spec_dir, input_shape) -> Peek:
@@ -235,6 +242,10 @@ def data_diagnostics(spec, model) -> list:
         return [_at(spec, e.path, str(e))]
     except DataError as e:
         return [_at(spec, ("data", "train"), str(e))]
+    except OSError as e:
+        return [_at(spec, ("data", "train"), f"cannot read a data file: {e.strerror or e}")]
+    except ValueError:  # settings the loader reports better (it raises them as DataError)
+        return []
     if got is None:
         return []
     return [_at(spec, *d) for d in (*_input(spec, model, got), *_embedding(spec, model, got), *_output(spec, model, got))]

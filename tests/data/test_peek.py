@@ -348,3 +348,24 @@ def test_summary_of_a_builtin_dataset_spec_imports_no_numpy():
                          env={"PYTHONPATH": str(root), "PATH": ""})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("data", [{"dataset": "sms_spam", "vocab_size": 500, "max_length": 20},
+                                  {"dataset": "sms_spam"}, {"dataset": "sunspots", "window": 7},
+                                  {"dataset": "airline_passengers"}, {"dataset": "mnist", "limit": 5}])
+def test_builtin_settings_agree_with_the_expanded_spec(data):
+    """The built-ins are peeked from their settings without `builtin.expand` (start-up time):
+    the same values as the loader's expanded spec."""
+    from layerc.data import builtin, peek
+    from layerc.spec.data import parse_data_spec
+
+    given = parse_data_spec(data)
+    full = builtin.expand(given)
+    got = peek.peek(given, None, (None,))
+    if full.format == "text":
+        assert (got.vocab_size, got.classes, got.sample) == (full.vocab_size, full.labels,
+                                                             (full.max_length,) if full.max_length else None)
+    elif full.format == "timeseries":
+        assert got.sample == (full.window,) and got.series
+    else:
+        assert got.sample == (28, 28) and got.classes == [str(d) for d in range(10)]
