@@ -187,3 +187,8 @@ def test_dot_parses_with_pydot_when_installed():
     model = layerc.build(parse_spec(GRAPH))
     (graph,) = pydot.graph_from_dot_data(diagram(model, "dot"))
     assert len(graph.get_edges()) == len(_expected(model)[1])
+
+
+def test_the_readme_example_is_the_seed_cnns_diagram():
+    block = re.search(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert block == diagram(layerc.build(layerc.load_spec(ROOT / "specs/mnist_cnn.yaml")), "mermaid")
