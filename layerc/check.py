@@ -27,11 +27,14 @@ class CheckResult:
 def check_file(path) -> CheckResult:
     """Load, validate and compile one spec file, collecting diagnostics instead of raising."""
     from . import build, load_spec
+    from .data.peek import data_diagnostics
 
     name = str(path)
     try:
         spec = load_spec(Path(path))
-        return CheckResult(name, OK, model=build(spec))
+        model = build(spec)
+        data_errors = data_diagnostics(spec, model)  # the data's shapes, from headers only
+        return CheckResult(name, INVALID, data_errors) if data_errors else CheckResult(name, OK, model=model)
     except SpecError as e:
         return CheckResult(name, INVALID, e.diagnostics)
     except IsADirectoryError:

@@ -55,6 +55,10 @@ def load_dataset(spec, model):
         raise SpecError([_diag(spec, (), "the spec has no `data:` section to train or evaluate on")])
     if len(model.input_names) != 1:
         raise RunError("the data loaders feed single-input models; use the Python API for several inputs")
+    from .data.peek import data_diagnostics
+
+    if diags := data_diagnostics(spec, model):  # located, before any data is read
+        raise SpecError(diags)
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
     return load_data(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0],
                      output_shape=model.output_shapes[0], loss_name=_loss_name(spec),
@@ -450,14 +454,20 @@ def load_trained(spec_path, weights, overrides=(), data_state=None):
     return spec, model, fitted
 
 
-def evaluate(spec_path, weights=None, overrides=(), data_state=None) -> dict:
-    """Test-set loss and metrics of trained weights (the data's test split); mae/mse/rmse in the data's units."""
+def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=False) -> dict:
+    """Test-set loss and metrics of trained weights (the data's test split); mae/mse/rmse in the data's units.
+
+    With `report`, a classifier's per-class figures and confusion matrix too (train/report.py)."""
     from .data.timeseries import target_scale
     from .train.loop import Trainer
 
     spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
+    if report:
+        from .train.report import check_classifier
+
+        check_classifier(spec.train.loss.type)  # before reading any data
     data = load_dataset(spec, model)
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
@@ -467,7 +477,15 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None) -> dict:
     if part is None:
         raise RunError("the data has no test or validation split to evaluate on")
     metrics = Trainer(model, spec.train, target_scale=target_scale(data.fitted)).evaluate(*part)
-    return {"split": split, "samples": int(len(part[1])), **metrics}
+    result = {"split": split, "samples": int(len(part[1])), **metrics}
+    if report:
+        from .data.builtin import CLASS_NAMES
+        from .train.report import split_report
+
+        names = data.info.get("label_names") or CLASS_NAMES.get(data.fitted.get("dataset"))
+        for key, value in split_report(model, spec.train, *part, data.fitted, names).items():
+            result.setdefault(key, value)  # a spec's own accuracy metric stays as it was
+    return result
 
 
 def _canonical(fitted) -> str:

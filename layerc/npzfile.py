@@ -32,6 +32,29 @@ def read_header(f) -> tuple[tuple, np.dtype]:
     return tuple(shape), dtype, fortran
 
 
+def member_headers(path: Path, names) -> dict:
+    """{name: (shape, dtype)} of the named members found, from their .npy headers alone."""
+    try:
+        z = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise NpzError(NOT_NUMPY) from None
+    out = {}
+    with z:
+        if len(z.infolist()) > MAX_MEMBERS:
+            raise NpzError(f"has {len(z.infolist())} members (at most {MAX_MEMBERS}); refused")
+        members = set(z.namelist())
+        for name in names:
+            if name + ".npy" in members:
+                try:
+                    with z.open(name + ".npy") as f:
+                        out[name] = read_header(f)[:2]
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+                    raise NpzError(f"array {name!r} is corrupt ({e.__class__.__name__})") from None
+    return out
+
+
 def read_npz(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:
     """{name: array} for the members whose name `keep(name)` accepts (all if None).
 

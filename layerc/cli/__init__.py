@@ -83,10 +83,18 @@ def validate(
     raise typer.Exit(max(r.status for r in results))
 
 
+class SummaryFormat(str, Enum):
+    text = "text"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
 @app.command()
 def summary(
     spec: Path = typer.Argument(..., metavar="SPEC", help="Spec file."),
-    format: Format = typer.Option(Format.text, "--format", help="text, or json."),
+    format: SummaryFormat = typer.Option(SummaryFormat.text, "--format",
+                                         help="text, json, or the layer graph as mermaid (GitHub Markdown) or dot."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, metavar="N",
                                              help="Batch for the activation-memory estimate (default: train.batch_size)."),
 ):
@@ -95,8 +103,13 @@ def summary(
     from . import render
 
     model = _load_model(spec)
+    if format in (SummaryFormat.mermaid, SummaryFormat.dot):
+        from ..diagram import diagram
+
+        sys.stdout.write(diagram(model, format.value))  # not through Rich: no markup, no wrapping
+        return
     info = summarize(model, batch_size)
-    if format == Format.json:
+    if format == SummaryFormat.json:
         console.print_json(json.dumps(info))
         return
     console.print(render.summary_table(info))
@@ -205,16 +218,29 @@ def evaluate(
                                               help="The run's fitted data state (default: data.json beside the weights)."),
     set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a spec value: key.path=value."),
     format: Format = typer.Option(Format.text, "--format", help="text, or json."),
+    report: bool = typer.Option(False, "--report", help="Per-class precision, recall, F1 and the confusion matrix."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE",
+                                        help="Draw the confusion matrix (.png, .svg, .pdf); implies --report."),
 ):
     """Test-set loss and metrics of trained weights."""
     from .. import jobs
     from . import render
 
-    metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state)
+    if plot is not None:
+        from ..train.report import check_plot, plot_confusion_matrix
+
+        check_plot(plot)  # before any work: the format, and matplotlib installed
+    metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state, report=report or plot is not None)
+    if plot is not None:
+        plot_confusion_matrix(metrics, plot)
     if format == Format.json:
         console.print_json(json.dumps(metrics))
     else:
         console.print(render.metrics_table(metrics))
+        if report:
+            console.print(render.report_tables(metrics))
+    if plot is not None:
+        err_console.print(f"wrote the confusion matrix to {plot}")
 
 
 @app.command()

@@ -83,15 +83,42 @@ def history_table(history: list, test: dict | None) -> Table:
     return table
 
 
+REPORT_KEYS = ("classes", "per_class", "macro_avg", "weighted_avg", "confusion_matrix")
+
+
 def metrics_table(metrics: dict) -> Table:
     table = Table(title=f"Evaluation on the {metrics['split']} split ({metrics['samples']:,} samples)",
                   title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in metrics.items():
-        if k not in ("split", "samples"):
+        if k not in ("split", "samples", *REPORT_KEYS):
             table.add_row(k, _fmt(v))
     return table
+
+
+def report_tables(report: dict):
+    """The classification report (per class and averaged) and the confusion matrix, as sklearn
+    prints them: rows are true classes, columns predicted ones."""
+    from rich.console import Group
+
+    table = Table(title="Classification report", title_justify="left")
+    table.add_column("class")
+    for name in ("precision", "recall", "f1", "support"):
+        table.add_column(name, justify="right")
+    for row in report["per_class"]:
+        table.add_row(row["class"], *(f"{row[k]:.4f}" for k in ("precision", "recall", "f1")), f"{row['support']:,}")
+    table.add_section()
+    for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+        avg = report[key]
+        table.add_row(label, *(f"{avg[k]:.4f}" for k in ("precision", "recall", "f1")), f"{avg['support']:,}")
+    matrix = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+    matrix.add_column("true \\ predicted", style="bold")
+    for name in report["classes"]:
+        matrix.add_column(name, justify="right")
+    for name, row in zip(report["classes"], report["confusion_matrix"]):
+        matrix.add_row(name, *(f"{v:,}" for v in row))
+    return Group(table, matrix)
 
 
 def _fmt(v) -> str:

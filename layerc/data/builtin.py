@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..spec.data import BuiltinData, parse_data_spec
-from . import download as _download
 from . import paths
 from .errors import DataError
 from .paths import cache_dir, candidates
@@ -55,6 +54,11 @@ BUILTINS: dict[str, dict] = {
     },
 }
 
+# the image built-ins' sample shapes, and class names where the label files hold only ids
+# (sms_spam names its `labels`): what `validate` checks a spec against without opening a file
+SAMPLE_SHAPES = {"mnist": (28, 28)}
+CLASS_NAMES = {"mnist": [str(d) for d in range(10)]}
+
 
 def expand(spec: BuiltinData):
     """The file-format spec of a built-in dataset, with the overrides given in `spec`."""
@@ -72,6 +76,8 @@ def not_found(name: str, error: DataError) -> DataError:
 
 def ensure_mnist(spec_dir: Path | None, *, mirrors=None, timeout: float = 60.0) -> None:
     """Download any MNIST file found in no search folder into `cache_dir()`, MD5-checked."""
+    from . import download as _download  # urllib: only when a file is missing
+
     mirrors = MNIST_MIRRORS if mirrors is None else mirrors
     for name, md5 in MNIST_FILES.items():
         if any(p.is_file() for p in candidates(f"mnist/{name}", spec_dir)):

@@ -60,8 +60,7 @@ def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
         return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
     path = find(src.path, spec_dir)
     if spec.format == "npz":
-        with np.load(path, allow_pickle=False, mmap_mode="r") as z:
-            return (*_npz_shape(z, src.x_key or "x"), 0)
+        return (*_npz_shape(path, src.x_key or "x"), 0)
     if spec.format == "text":
         length = spec.max_length or (input_shape[0] if input_shape and input_shape[0] else 256)
         return _line_count(path)[0], length, 0
@@ -71,14 +70,14 @@ def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
     width = _width(path, spec.delimiter)
     parse = rows * (width * CSV_CELL_BYTES + CSV_ROW_BYTES) + size
     return rows, (spec.window if spec.format == "timeseries" else width), parse
-def _npz_shape(z, key):
-    import zipfile
+
+
+def _npz_shape(path, key):
+    from ..npzfile import NpzError, member_headers
+
     try:
-        with z.zip.open(key + ".npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape = read(f)[0]
-    except (KeyError, ValueError, zipfile.BadZipFile):
+        shape = member_headers(path, [key])[key][0]
+    except (KeyError, NpzError):
         return 0, 0
     return shape[0] if shape else 0, int(np.prod(shape[1:], dtype=np.int64))
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DataError
-
-SPARSE, CATEGORICAL, BINARY, REGRESSION = "sparse", "categorical", "binary", "regression"
+from .peek import BINARY, CATEGORICAL, REGRESSION, SPARSE, check_fit, loss_task, shape_text  # noqa: F401 (numpy-free)
 
 
 # ---- checks --------------------------------------------------------------------------------
@@ -23,26 +22,15 @@ def check_finite(x: np.ndarray, what: str) -> None:
         raise DataError(f"{what}: {kind} in sample {where[0]}{pos}")
 
 
-def shape_text(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
-
-
 def fit_to_input(x: np.ndarray, input_shape: tuple, what: str) -> np.ndarray:
     """Reshape samples to the model's input shape when their sizes agree (28x28 -> 28x28x1).
 
     Shapes: x (N, *sample) -> (N, *input_shape), `None` in input_shape taking any size.
     """
     sample, shape = tuple(x.shape[1:]), tuple(input_shape)
-    if len(sample) == len(shape) and all(d is None or d == s for d, s in zip(shape, sample)):
-        return x
-    size = int(np.prod(sample, dtype=np.int64))
-    known = [d for d in shape if d is not None]
-    unknown = len(shape) - len(known)
-    step = int(np.prod(known, dtype=np.int64))
-    if (unknown == 0 and size == step) or (unknown == 1 and step and size % step == 0 and size):
+    if check_fit(sample, shape, what):
         return x.reshape((x.shape[0],) + tuple(-1 if d is None else d for d in shape))
-    raise DataError(f"{what}: each sample has shape {shape_text(sample)} ({size} values) but the model's "
-                    f"input shape is {shape_text(shape)}")
+    return x
 
 
 # ---- splits --------------------------------------------------------------------------------
@@ -118,20 +106,6 @@ def apply_scaling(x: np.ndarray, rescale: float | None, stats: dict | None, dtyp
 
 
 # ---- targets -------------------------------------------------------------------------------
-
-def loss_task(loss_name: str | None) -> str | None:
-    """The label form a loss takes, or None when no loss is given."""
-    if not loss_name:
-        return None
-    key = loss_name.lower().replace("_", "")
-    if "sparsecategorical" in key:
-        return SPARSE
-    if "categorical" in key:
-        return CATEGORICAL
-    if "binary" in key:
-        return BINARY
-    return REGRESSION
-
 
 def choose_task(loss_name, output_shape, y: np.ndarray, *, labelled: bool, one_hot: bool) -> str:
     """The target form: from the loss when given, else guessed from the labels and the output size.
