@@ -13,7 +13,6 @@ from ..spec.diagnostics import Diagnostic, did_you_mean
 from . import capacity, output, sequence, structure  # noqa: F401  (they register their rules)
 from .context import Context
 from .registry import RULES, Rule, rule
-from .suppress import disabled
 
 
 @rule("LC001", "unknown-code-in-disable-comment",
@@ -24,7 +23,7 @@ def unknown_disable_code(ctx):
     author believes it is). Codes are the ones `layerc lint --list` prints.
 
     Fix: correct the code (the message suggests the nearest one), or remove the comment."""
-    for line, codes in disabled(ctx.text).items():
+    for line, codes in ctx.comments.items():
         for code, col in codes:
             if code not in RULES:
                 hint = did_you_mean(code, RULES)
@@ -41,7 +40,7 @@ def lint(spec, graph) -> list[Diagnostic]:
     smap = spec._source
     ctx = Context(spec, graph, smap.text if smap is not None else "")
     off = set(spec.lint.disable) if spec.lint is not None else set()
-    by_line = {line: {code for code, _ in codes} for line, codes in disabled(ctx.text).items()}
+    by_line = {line: {code for code, _ in codes} for line, codes in ctx.comments.items()}
     out = []
     for code, r in RULES.items():
         if code in off:

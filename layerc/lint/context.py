@@ -33,7 +33,15 @@ class Context:
     nodes: dict = field(init=False)
 
     def __post_init__(self):
+        from .suppress import disabled
+
+        self.comments = disabled(self.text)  # {line: [(code, col), ...]} of disable comments
         self.nodes = {n.name: n for n in self.graph.nodes}
+        self.users = {n.name: [] for n in self.graph.nodes}
+        for n in self.graph.nodes:
+            for src in n.inputs:
+                if src in self.users:
+                    self.users[src].append(n)
 
     def layer(self, node):
         """The layer's spec model (`Dense`, `LSTM`, ...)."""
@@ -51,15 +59,20 @@ class Context:
         """The nodes feeding `node` (model inputs are left out)."""
         return [self.nodes[n] for n in node.inputs if n in self.nodes]
 
-    def ancestors(self, node) -> list:
-        """Every node upstream of `node`."""
-        seen, todo = {}, list(self.sources(node))
-        while todo:
-            n = todo.pop()
-            if n.name not in seen:
-                seen[n.name] = n
-                todo += self.sources(n)
-        return list(seen.values())
+    def upstream(self, test) -> dict:
+        """{layer name: whether some layer upstream of it passes `test(node)`}, in one pass."""
+        out: dict = {}
+        for n in self.graph.nodes:  # in execution order: every source comes first
+            out[n.name] = any(test(s) or out[s.name] for s in self.sources(n))
+        return out
+
+    def downstream(self, test, stop) -> dict:
+        """{layer name: whether its output reaches a layer passing `test(node)` (itself included)
+        through none that passes `stop(node)`}, in one pass."""
+        out: dict = {}
+        for n in reversed(self.graph.nodes):
+            out[n.name] = test(n) or any(not stop(u) and out[u.name] for u in self.users[n.name])
+        return out
 
     def outputs(self) -> list:
         return [self.nodes[n] for n in self.graph.outputs if n in self.nodes]

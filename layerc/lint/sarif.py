@@ -25,7 +25,12 @@ def _rules() -> list[dict]:
 
 
 def _uri(file: str) -> str:
-    return PurePath(file).as_posix()
+    """A relative path as a relative URI reference (what code scanning matches against the
+    repository), an absolute one as a file:// URI."""
+    from urllib.parse import quote
+
+    path = PurePath(file)
+    return path.as_uri() if path.is_absolute() else quote(path.as_posix())
 
 
 def sarif(results, version: str) -> dict:

@@ -28,17 +28,20 @@ def large_image_flattened(ctx):
 
     Fix: put `MaxPooling2D` after each convolution block (or give convolutions `strides: 2`),
     or replace Flatten with `GlobalAveragePooling2D`."""
+    side = max((max(s.shape[:2]) for s in ctx.graph.inputs.values()
+                if len(s.shape) == 3 and None not in s.shape[:2]), default=0)
+    if side < LARGE_SIDE:
+        return
+    convolved = ctx.upstream(lambda n: ctx.type(n) == "Conv2D")
+    downsampled = ctx.upstream(lambda n: _downsamples(ctx, n))
     for node in ctx.graph.nodes:
-        if ctx.type(node) != "Flatten" or len(node.input_shape) != 3:
-            continue
-        up = ctx.ancestors(node)
-        side = max((max(s.shape[:2]) for s in ctx.graph.inputs.values()
-                    if len(s.shape) == 3 and None not in s.shape[:2]), default=0)
-        if side < LARGE_SIDE or not any(ctx.type(n) == "Conv2D" for n in up) \
-                or any(_downsamples(ctx, n) for n in up):
+        if ctx.type(node) != "Flatten" or len(node.input_shape) != 3 \
+                or not convolved[node.name] or downsampled[node.name]:
             continue
         features = node.output_shape[0]
-        after = [n for n in ctx.graph.nodes if node.name in n.inputs and ctx.type(n) == "Dense"]
+        if features is None:  # a variable size: no count to state
+            continue
+        after = [n for n in ctx.users[node.name] if ctx.type(n) == "Dense"]
         cost = (f"'{after[0].name}' after it has {after[0].n_params:,} parameters" if after
                 else "the next layer gets them all")
         yield (layer_path(node), True,
@@ -47,20 +50,9 @@ def large_image_flattened(ctx):
                "convolutions, or use GlobalAveragePooling2D")
 
 
-def _unreduced_users(ctx, node) -> bool:
-    """Whether `node`'s output reaches a model output that keeps more than one axis."""
-    outs = {o.name for o in ctx.outputs() if len(o.output_shape) >= 2}
-    todo, seen = [node], set()
-    while todo:
-        n = todo.pop()
-        if n.name in outs:
-            return True
-        if n.name in seen:
-            continue
-        seen.add(n.name)
-        todo += [u for u in ctx.graph.nodes if n.name in u.inputs and ctx.type(u) not in REDUCING
-                 and not (ctx.recurrent(u) is not None and not ctx.recurrent(u).return_sequences)]
-    return False
+def _reduces(ctx, node) -> bool:
+    rnn = ctx.recurrent(node)
+    return ctx.type(node) in REDUCING or (rnn is not None and not rnn.return_sequences)
 
 
 @rule("LC202", "dense-on-unflattened-input",
@@ -74,12 +66,12 @@ def dense_on_unflattened(ctx):
     reported here.)
 
     Fix: put `Flatten` (or `GlobalAveragePooling2D` after convolutions) before the Dense layer."""
+    outs = {o.name for o in ctx.outputs() if len(o.output_shape) >= 2}
+    unreduced = ctx.downstream(lambda n: n.name in outs, lambda n: _reduces(ctx, n))
+    sequence = ctx.upstream(lambda n: ctx.type(n) in SEQUENCE_MAKERS)
     for node in ctx.graph.nodes:
-        if ctx.type(node) != "Dense" or len(node.input_shape) < 2:
-            continue
-        if any(ctx.type(n) in SEQUENCE_MAKERS for n in ctx.ancestors(node)):
-            continue
-        if _unreduced_users(ctx, node):
+        if ctx.type(node) == "Dense" and len(node.input_shape) >= 2 and unreduced[node.name] \
+                and not sequence[node.name]:
             yield (layer_path(node), True,
                    f"Dense '{node.name}' gets {shape_text(node.input_shape)} and maps only its last axis, "
                    f"giving {shape_text(node.output_shape)}; add Flatten (or global pooling) before it")

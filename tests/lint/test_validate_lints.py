@@ -199,15 +199,39 @@ def test_sarif_has_the_shape_of_sarif_2_1_0_with_rules_and_located_results(tmp_p
     got = [(res["ruleId"], res["level"], res["locations"][0]["physicalLocation"]) for res in run_["results"]]
     for rule_id, _, where in got:
         assert rules[[x["id"] for x in rules].index(rule_id)]["id"] == rule_id
-    assert got[0] == ("LC202", "warning", {"artifactLocation": {"uri": warned.as_posix()},
+    assert got[0] == ("LC202", "warning", {"artifactLocation": {"uri": warned.as_uri()},
                                            "region": {"startLine": 3, "startColumn": 5}})
-    assert got[1] == ("LC401", "note", {"artifactLocation": {"uri": noted.as_posix()},
+    assert got[1] == ("LC401", "note", {"artifactLocation": {"uri": noted.as_uri()},
                                         "region": {"startLine": 6, "startColumn": 17}})
-    assert got[2] == ("spec-error", "error", {"artifactLocation": {"uri": bad.as_posix()},
+    assert got[2] == ("spec-error", "error", {"artifactLocation": {"uri": bad.as_uri()},
                                               "region": {"startLine": 3, "startColumn": 5}})
     assert got[3][:2] == ("spec-error", "error") and "region" not in got[3][2]
     for res in run_["results"]:
         assert run_["tool"]["driver"]["rules"][res["ruleIndex"]]["id"] == res["ruleId"]
+
+
+def test_sarif_uris_are_relative_references_or_file_uris(tmp_path, monkeypatch):
+    (tmp_path / "my specs").mkdir()
+    write(tmp_path / "my specs", UNFLATTENED, "w 1.yaml")
+    monkeypatch.chdir(tmp_path)
+    log = json.loads(run("validate", "--format", "sarif", "my specs/w 1.yaml").output)
+    where = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert where == {"uri": "my%20specs/w%201.yaml"}
+
+
+def test_lints_of_a_long_chain_take_linear_time():
+    import time
+
+    import layerc
+    from layerc.lint import lint
+
+    spec = layerc.parse_spec("input: {shape: [4, 4]}\nlayers:\n" + "  - Dense: {units: 4}\n" * 3000
+                             + "train: {loss: mse}\n")
+    graph = layerc.build(spec).graph
+    start = time.perf_counter()
+    found = lint(spec, graph)
+    assert time.perf_counter() - start < 10  # quadratic walks took minutes here
+    assert len(found) == 3001 and {d.code for d in found} == {"LC202", "LC203"}
 
 
 def test_sarif_of_clean_specs_has_no_results():
