@@ -90,8 +90,9 @@ def validate(
             if r.diagnostics:
                 console.print(render.diagnostics(r.diagnostics))
             if r.status == 0:
-                m, n = r.model, r.count("warning")
-                warned = f"; {n} warning{'' if n == 1 else 's'}" if n else ""
+                m, n, notes = r.model, r.count("warning"), r.count("note")
+                warned = "".join(f"; {k} {what}{'' if k == 1 else 's'}"
+                                 for k, what in ((n, "warning"), (notes, "note")) if k)
                 verdict = "[red]fails --strict[/]" if strict and n else "[green]ok[/]"
                 console.print(f"[bold]{r.file}[/]: {verdict} ({len(m.nodes)} layers, "
                               f"{m.count_params():,} params{warned})")

@@ -30,12 +30,14 @@ class Context:
     spec: object
     graph: object
     text: str = ""  # the file's text, for its comments
-    nodes: dict = field(init=False)
+    nodes: dict = field(init=False)  # name -> Node
+    users: dict = field(init=False)  # name -> the Nodes it feeds
+    comments: dict = field(init=False)  # line -> [(code, col), ...] of `# layerc: disable=` comments
 
     def __post_init__(self):
         from .suppress import disabled
 
-        self.comments = disabled(self.text)  # {line: [(code, col), ...]} of disable comments
+        self.comments = disabled(self.text)
         self.nodes = {n.name: n for n in self.graph.nodes}
         self.users = {n.name: [] for n in self.graph.nodes}
         for n in self.graph.nodes:

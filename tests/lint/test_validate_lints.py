@@ -52,6 +52,7 @@ def test_strict_fails_on_warnings_not_on_notes(tmp_path):
     assert r.exit_code == 1 and "fails --strict" in r.output and "[LC202]" in r.output
     r = run("validate", "--strict", noted)
     assert r.exit_code == 0 and f"{noted}:6:17: note: " in r.output and "[LC401]" in r.output
+    assert r.output.strip().splitlines()[-1] == f"{noted}: ok (3 layers, 101,770 params; 1 note)"
     r = run("validate", "--strict", noted, ROOT / "specs" / "mnist_cnn.yaml")
     assert r.exit_code == 0
     r = run("validate", "--strict", noted, warned)
