@@ -60,8 +60,9 @@ def _reduces(ctx, node) -> bool:
 def dense_on_unflattened(ctx):
     """Dense works on the last axis only (as in Keras): on a (None, 28, 28, 1) image it maps
     each pixel's one channel on its own and gives (None, 28, 28, 10), not ten scores per image.
-    Unless a Flatten or global pooling comes after, the model's output keeps those axes and
-    the loss compares each position with the sample's label. (Dense over the steps of a
+    Unless a Flatten or global pooling comes after, the model's output keeps those axes: the
+    spec is valid (as in Keras), and only `train` stops, at the labels ("each sample has 1
+    target value(s) but the model's output needs 784"). (Dense over the steps of a
     sequence, after a recurrent, Conv1D or Embedding layer, is per-step on purpose and not
     reported here.)
 
