@@ -96,8 +96,8 @@ def validate(
                 verdict = "[red]fails --strict[/]" if strict and n else "[green]ok[/]"
                 console.print(f"[bold]{r.file}[/]: {verdict} ({len(m.nodes)} layers, "
                               f"{m.count_params():,} params{warned})")
-    failed = [1 if strict and r.count("warning") else 0 for r in results]
-    raise typer.Exit(max(max(r.status for r in results), max(failed)))
+    code = max(r.status for r in results)
+    raise typer.Exit(max(code, 1) if strict and any(r.count("warning") for r in results) else code)
 
 
 @app.command()
