@@ -18,14 +18,19 @@ class CheckResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     model: object = None
 
+    def count(self, severity: str) -> int:
+        return sum(d.severity == severity for d in self.diagnostics)
+
     def to_dict(self) -> dict:
         return {"file": self.file, "valid": self.status == OK,
                 "status": ["valid", "invalid", "unreadable"][self.status],
+                "warnings": self.count("warning"), "notes": self.count("note"),
                 "diagnostics": [d.to_dict() for d in self.diagnostics]}
 
 
-def check_file(path) -> CheckResult:
-    """Load, validate and compile one spec file, collecting diagnostics instead of raising."""
+def check_file(path, lint: bool = False) -> CheckResult:
+    """Load, validate and compile one spec file, collecting diagnostics instead of raising;
+    with `lint`, a valid spec's diagnostics are its lint warnings and notes."""
     from . import build, load_spec
     from .data.peek import data_diagnostics
 
@@ -34,7 +39,13 @@ def check_file(path) -> CheckResult:
         spec = load_spec(Path(path))
         model = build(spec)
         data_errors = data_diagnostics(spec, model)  # the data's shapes, from headers only
-        return CheckResult(name, INVALID, data_errors) if data_errors else CheckResult(name, OK, model=model)
+        if data_errors:
+            return CheckResult(name, INVALID, data_errors)
+        if lint:
+            from .lint import lint as run_lints
+
+            return CheckResult(name, OK, run_lints(spec, model.graph), model)
+        return CheckResult(name, OK, model=model)
     except SpecError as e:
         return CheckResult(name, INVALID, e.diagnostics)
     except IsADirectoryError:

@@ -60,27 +60,68 @@ def _options(
     _state["debug"] = debug
 
 
+class CheckFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
 @app.command()
 def validate(
     specs: List[Path] = typer.Argument(..., metavar="SPEC", help="Spec files to check."),
-    format: Format = typer.Option(Format.text, "--format", help="text, or json for editors and CI."),
+    format: CheckFormat = typer.Option(CheckFormat.text, "--format",
+                                       help="text, json for editors and CI, or sarif for code scanning."),
+    strict: bool = typer.Option(False, "--strict", help="Lint warnings fail too (exit 1); notes never do."),
 ):
-    """Check spec files: YAML, schema, graph and shapes. Exit 0 valid, 1 invalid, 2 unreadable."""
+    """Check spec files: YAML, schema, graph, shapes and lints. Exit 0 valid, 1 invalid, 2 unreadable."""
     from ..check import check_file
     from . import render
 
-    results = [check_file(p) for p in specs]
-    if format == Format.json:
+    results = [check_file(p, lint=True) for p in specs]
+    if format == CheckFormat.json:
         console.print_json(json.dumps([r.to_dict() for r in results]))
+    elif format == CheckFormat.sarif:
+        from .. import __version__
+        from ..lint.sarif import sarif
+
+        sys.stdout.write(json.dumps(sarif(results, __version__), indent=2) + "\n")
     else:
         for r in results:
-            if r.status == 0:
-                m = r.model
-                console.print(f"[bold]{r.file}[/]: [green]ok[/] ({len(m.nodes)} layers, "
-                              f"{m.count_params():,} params)")
-            else:
+            if r.diagnostics:
                 console.print(render.diagnostics(r.diagnostics))
-    raise typer.Exit(max(r.status for r in results))
+            if r.status == 0:
+                m, n, notes = r.model, r.count("warning"), r.count("note")
+                warned = "".join(f"; {k} {what}{'' if k == 1 else 's'}"
+                                 for k, what in ((n, "warning"), (notes, "note")) if k)
+                verdict = "[red]fails --strict[/]" if strict and n else "[green]ok[/]"
+                console.print(f"[bold]{r.file}[/]: {verdict} ({len(m.nodes)} layers, "
+                              f"{m.count_params():,} params{warned})")
+    code = max(r.status for r in results)
+    raise typer.Exit(max(code, 1) if strict and any(r.count("warning") for r in results) else code)
+
+
+@app.command()
+def lint(
+    explain: Optional[str] = typer.Option(None, "--explain", metavar="CODE", help="Why a lint exists and how to fix it."),
+    list_: bool = typer.Option(False, "--list", help="List the lint codes."),
+):
+    """The lints `layerc validate` runs: --list their codes, --explain CODE one of them."""
+    from ..lint import RULES, explain as explanation
+
+    if explain is not None:
+        code = explain.strip().upper()
+        by_name = {r.name: c for c, r in RULES.items()}
+        code = by_name.get(explain.strip(), code)
+        if code not in RULES:
+            from ..spec.diagnostics import did_you_mean
+
+            raise CliError(f"no lint code {explain!r}; {did_you_mean(code, RULES) or 'see layerc lint --list'}", 2)
+        sys.stdout.write(explanation(code))
+    elif list_:
+        for r in RULES.values():
+            sys.stdout.write(f"{r.code}  {r.severity:<7}  {r.name}: {r.summary}\n")
+    else:
+        raise CliError("give --list, or --explain CODE (`layerc validate` runs the lints)", 2)
 
 
 class SummaryFormat(str, Enum):

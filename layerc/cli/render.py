@@ -8,17 +8,22 @@ from ..compiler import keras_shape
 from ..summary import readable_size
 
 
+_SEVERITY_STYLE = {"warning": "bold yellow", "note": "bold cyan"}
+
+
 def diagnostics(diags) -> Text:
-    """`file:line:col: error: message (hint)` lines, coloured."""
+    """`file:line:col: error: message (hint)` lines (a lint's with ` [code]`), coloured."""
     out = Text()
     for d in diags:
         where = d.file if d.line is None else f"{d.file}:{d.line}:{d.col}"
         out.append(where, style="bold")
         out.append(": ")
-        out.append(f"{d.severity}:", style="bold red")
+        out.append(f"{d.severity}:", style=_SEVERITY_STYLE.get(d.severity, "bold red"))
         out.append(f" {d.message}")
         if d.hint:
             out.append(f" ({d.hint})", style="cyan")
+        if d.code:
+            out.append(f" [{d.code}]", style="dim")
         out.append("\n")
     out.rstrip()
     return out

@@ -13,6 +13,8 @@ class Diagnostic:
         file: the spec's path as given by the user.
         line, col: 1-based position of the offending key or value (None if unknown).
         hint: what would fix it, or None.
+        severity: "error", or a lint's "warning" or "note".
+        code: the lint's code (`LC101`), None for errors.
     """
 
     message: str
@@ -21,11 +23,13 @@ class Diagnostic:
     col: int | None = None
     hint: str | None = None
     severity: str = "error"
+    code: str | None = None
 
     def format(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}:{self.col}"
         text = f"{where}: {self.severity}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+        text = f"{text} ({self.hint})" if self.hint else text
+        return f"{text} [{self.code}]" if self.code else text
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,6 +8,7 @@ from pydantic_core import core_schema
 
 from .data import DataSpec, _Common
 from .layers import LayerSpec, Name, NonNegInt, Strict
+from .lint import LintSpec
 from .train import TrainSpec
 
 FORMAT_VERSION = 1
@@ -50,6 +51,7 @@ class Spec(Strict):
     # located errors of a spec that does not validate so, and for the JSON Schema
     data: Optional[Annotated[_Common, _Validated(_Common)]] = None
     train: Optional[Annotated[TrainSpec, _Validated(TrainSpec)]] = None
+    lint: Optional[LintSpec] = Field(None, description="lint settings for this file: `disable: [CODE, ...]`")
 
     _source = PrivateAttr(default=None)  # the SourceMap the spec was read from
     _path = PrivateAttr(default=None)  # the spec file's path, for relative data paths

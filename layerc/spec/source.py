@@ -39,6 +39,7 @@ class SourceMap:
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.aliases: dict[tuple, tuple] = {}  # normalised path prefix -> source path prefix
         self.overrides: dict[tuple, str] = {}  # path set on the command line -> its `--set` text
+        self.text = ""  # the file's text, for the lints' `# layerc: disable=` comments
 
     def locate(self, path: tuple, key: bool = False) -> tuple[int | None, int | None]:
         """Position of `path`'s key (key=True) or value, else of its nearest ancestor."""
@@ -132,6 +133,7 @@ def _pos(node):
 def load_yaml(text: str, file: str = "<spec>"):
     """Parse YAML text safely into (data, SourceMap); raises SpecError."""
     smap = SourceMap(file)
+    smap.text = text
     if len(text) > MAX_BYTES:
         raise too_large(file)
     if "\x00" in text:
