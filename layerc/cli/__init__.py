@@ -289,3 +289,9 @@ def _one_line(e: Exception) -> str:
     if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "InputError"):
         return text
     return text if isinstance(e, known) else f"{type(e).__name__}: {text}"
+
+
+# commands in modules of their own (registered here, after the shared objects they import)
+from .diff import diff as _diff  # noqa: E402
+
+app.command(name="diff")(_diff)
