@@ -295,3 +295,9 @@ def _one_line(e: Exception) -> str:
 from .diff import diff as _diff  # noqa: E402
 
 app.command(name="diff")(_diff)
+
+runs_app = typer.Typer(name="runs", help="Training runs: compare them.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+from .compare import compare as _compare  # noqa: E402
+
+runs_app.command(name="compare")(_compare)
