@@ -301,3 +301,6 @@ app.add_typer(runs_app, name="runs")
 from .compare import compare as _compare  # noqa: E402
 
 runs_app.command(name="compare")(_compare)
+from .init import init as _init  # noqa: E402
+
+app.command(name="init")(_init)
