@@ -215,20 +215,7 @@ def _match(a: list[_Layer], b: list[_Layer]) -> list[tuple[int, int]]:
     rest_a = [i for i in range(len(a)) if i not in {p for p, _ in pairs}]
     rest_b = [j for j in range(len(b)) if j not in {q for _, q in pairs}]
 
-    def align(ia, ib, key):
-        sm = difflib.SequenceMatcher(None, [key(a[i]) for i in ia], [key(b[j]) for j in ib], autojunk=False)
-        found, gaps = [], []
-        for op, i1, i2, j1, j2 in sm.get_opcodes():
-            if op == "equal":
-                found += [(ia[i1 + k], ib[j1 + k]) for k in range(i2 - i1)]
-            elif op == "replace":
-                gaps.append((ia[i1:i2], ib[j1:j2]))
-        return found, gaps
-
-    found, gaps = align(rest_a, rest_b, lambda l: l.key)  # identical layers, in order
-    pairs += found
-    for ga, gb in gaps:  # changed layers: the same type at matching places of a gap
-        pairs += align(ga, gb, lambda l: l.type)[0]
+    pairs += _align([a[i] for i in rest_a], [b[j] for j in rest_b], rest_a, rest_b)
     used_a, used_b = {p for p, _ in pairs}, {q for _, q in pairs}
     for i in [i for i in range(len(a)) if i not in used_a]:  # moved elsewhere, unchanged
         j = next((j for j in range(len(b)) if j not in used_b and b[j].key == a[i].key), None)
@@ -236,6 +223,39 @@ def _match(a: list[_Layer], b: list[_Layer]) -> list[tuple[int, int]]:
             pairs.append((i, j))
             used_b.add(j)
     return sorted(pairs)
+
+
+_MAX_CELLS = 1_000_000  # beyond this, a greedy alignment instead of the quadratic one
+
+
+def _align(a: list[_Layer], b: list[_Layer], ia: list[int], ib: list[int]) -> list[tuple[int, int]]:
+    """The order-keeping pairing of a and b that scores most: 2 for identical layers, 1 for
+    layers of the same type (a changed layer), so `Dense 256 -> 512` and `Dense 128 -> 256` in
+    an otherwise equal stack are two changes, not a cascade. Returns pairs of ia/ib indices."""
+    def score(x, y):
+        return 2 if x.key == y.key else 1 if x.type == y.type else 0
+
+    n, m = len(a), len(b)
+    if n * m > _MAX_CELLS:
+        sm = difflib.SequenceMatcher(None, [l.key for l in a], [l.key for l in b], autojunk=False)
+        return [(ia[blk.a + k], ib[blk.b + k]) for blk in sm.get_matching_blocks() for k in range(blk.size)]
+    best = [[0] * (m + 1) for _ in range(n + 1)]  # best[i][j]: the score of a[i:] against b[j:]
+    for i in range(n - 1, -1, -1):
+        row, below = best[i], best[i + 1]
+        for j in range(m - 1, -1, -1):
+            s = score(a[i], b[j])
+            row[j] = max(below[j], row[j + 1], below[j + 1] + s if s else 0)
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        s = score(a[i], b[j])
+        if s and best[i][j] == best[i + 1][j + 1] + s:
+            pairs.append((ia[i], ib[j]))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
 
 
 def _in_order(pairs) -> set:

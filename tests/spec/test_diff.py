@@ -173,3 +173,15 @@ def test_diff_imports_no_numpy():
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_widened_stack_is_two_changes_not_a_cascade():
+    # mnist_mlp's own history: 784-256-128-10 became 784-512-256-10
+    block = "  - Dense: {{units: {}}}\n  - BatchNormalization\n  - Activation: {{activation: relu}}\n  - Dropout: {{rate: 0.3}}\n"
+    head = "input: {shape: [784]}\nlayers:\n  - Flatten\n"
+    tail = "  - Dense: {units: 10, activation: softmax}\n"
+    a = spec(head + block.format(256) + block.format(128) + tail)
+    b = spec(head + block.format(512) + block.format(256) + tail)
+    changes = diff(a, b)
+    assert [(c.kind, c.path, c.old, c.new) for c in changes] == [
+        ("changed", "dense.units", 256, 512), ("changed", "dense_1.units", 128, 256)]
