@@ -58,8 +58,11 @@ def canonical_or_raw(path: Path) -> str:
     from ..spec import SpecError, parse_spec
     from ..spec.diff import canonical_text
 
+    from ..spec.source import MAX_BYTES
+
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # bounded: a spec is never larger
     except OSError as e:
         from . import CliError
 
