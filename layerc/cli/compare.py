@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import List
 
 import typer
-from rich.table import Table
 
 from . import Format
 
@@ -45,9 +44,11 @@ def _duration(s) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
-def compare_table(result: dict) -> Table:
-    """One column a run; rows: facts, the differing spec values, final, best and test metrics
-    (the best value of each metric row in bold)."""
+def compare_table(result: dict):
+    """A Rich Table, one column a run; rows: facts, the differing spec values, final, best and
+    test metrics (the best value of each metric row in bold)."""
+    from rich.table import Table
+
     from ..runs.compare import lower_is_better
     from ..spec.diff import show
 

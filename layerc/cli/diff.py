@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Group
-from rich.text import Text
 
 from . import Format
 
@@ -80,8 +78,11 @@ def _value(v, note: str = "") -> str:
     return show(v) + (" (default)" if note == "default" else "")
 
 
-def diff_report(result: dict) -> Group:
-    """The changes as lines a reviewer reads: settings, then layers, then params and MACs."""
+def diff_report(result: dict):
+    """The changes as lines a reviewer reads (a Rich Group): settings, layers, params and MACs."""
+    from rich.console import Group
+    from rich.text import Text
+
     lines = [Text.assemble((result["a"], "bold"), " -> ", (result["b"], "bold"))]
     changes = result["changes"]
     if result["same"]:

@@ -46,7 +46,7 @@ class Change:
 
 # -- the canonical settings of a spec -------------------------------------------------------
 def _plain(value):
-    """A validated value as JSON data (tuples as lists, models as dicts of their set fields)."""
+    """A validated value with tuples as lists (models stay models, for `_flat`)."""
     if isinstance(value, BaseModel):
         return value
     if isinstance(value, (list, tuple)):
@@ -57,7 +57,8 @@ def _plain(value):
 
 
 def _fields(model: BaseModel, defaults: bool) -> dict:
-    """A model's fields in declaration order: the tag, and the others unless at their default."""
+    """A model's fields, the required ones first, then in declaration order: the tag, and the
+    others unless at their default (with defaults, all of them); never the layer's name."""
     out = {}
     fields = type(model).model_fields
     for name in sorted(fields, key=lambda n: not fields[n].is_required()):  # units, filters, ... first
