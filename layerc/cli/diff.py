@@ -21,8 +21,7 @@ def diff(
     textconv: Optional[Path] = typer.Option(None, "--textconv", metavar="FILE",
                                             help="Print FILE's canonical form (for git's diff.<driver>.textconv)."),
 ):
-    """Compare two specs by meaning: changed settings and layers, and the effect on params and MACs.
-    Exit 0 same, 1 different, 2 error."""
+    """Compare two specs by meaning, with the effect on params and MACs. Exit 0 same, 1 different, 2 error."""
     from . import CliError, console, err_console
 
     if textconv is not None:
