@@ -603,3 +603,79 @@ def export(spec_or_run, output, weights=None, format=None, opset=None) -> tuple[
     classes = classes or getattr(spec.data, "labels", None)
     export_model(model, output, fmt, opset, class_names=classes)
     return fmt, model
+
+
+# -- diff --------------------------------------------------------------------------------------
+class SourceError(Exception):
+    """A spec to compare that cannot be read (a missing file, a bad git revision)."""
+
+
+def read_spec_source(arg: str) -> tuple[str, str]:
+    """(text, label) of a spec given as a file path or as `REV:path` (read with `git show`,
+    the path relative to the current folder, or absolute)."""
+    import subprocess
+
+    from .spec.source import MAX_BYTES
+
+    path = Path(arg)
+    rev, sep, rel = arg.partition(":")
+    if path.exists() or not sep or not rev or not rel:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_BYTES + 1)
+        except FileNotFoundError:
+            raise SourceError(f"{arg}: no such file") from None
+        except IsADirectoryError:
+            raise SourceError(f"{arg}: is a directory, not a spec file") from None
+        except OSError as e:
+            raise SourceError(f"{arg}: cannot read: {e.strerror or e}") from None
+    else:
+        where = Path(rel)
+        cwd = where.parent if where.is_absolute() else Path.cwd()
+        target = f"./{where.name}" if where.is_absolute() else f"./{rel}"
+        while not cwd.is_dir() and cwd != cwd.parent:  # a file deleted since: its nearest folder
+            target, cwd = f"./{cwd.name}/{target[2:]}", cwd.parent
+        try:
+            done = subprocess.run(["git", "show", f"{rev}:{target}"], cwd=cwd, capture_output=True, timeout=60)
+        except FileNotFoundError:
+            raise SourceError(f"{arg}: reading a revision needs git, which is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise SourceError(f"{arg}: git show did not answer in 60 s") from None
+        if done.returncode != 0:
+            why = done.stderr.decode(errors="replace").strip().splitlines()
+            raise SourceError(f"{arg}: git show failed: {why[0] if why else f'exit {done.returncode}'}")
+        raw = done.stdout
+    if len(raw) > MAX_BYTES:
+        raise SourceError(f"{arg}: larger than the {MAX_BYTES >> 20} MB a spec may be")
+    try:
+        return raw.decode("utf-8-sig"), arg
+    except UnicodeDecodeError as e:
+        raise SpecError([Diagnostic(f"the file is not UTF-8 text (byte {e.start})", arg)]) from None
+
+
+def spec_totals(spec) -> dict:
+    """Total parameters and MACs per sample of a validated spec (compiled, nothing allocated)."""
+    model = build(spec)
+    return {"params": model.count_params(), "macs": sum(n.macs for n in model.nodes)}
+
+
+def diff_specs(a: str, b: str) -> dict:
+    """Compare two specs (paths or `REV:path`) by meaning: the changes, and the parameter and
+    MAC totals before and after. Raises SourceError or SpecError (located)."""
+    from .spec import diff as spec_diff
+    from .spec import parse_spec
+
+    specs, errors = [], []
+    for arg in (a, b):
+        try:
+            text, label = read_spec_source(arg)
+            spec = parse_spec(text, label)
+            specs.append((spec, spec_totals(spec)))
+        except SpecError as e:
+            errors += e.diagnostics
+    if errors:
+        raise SpecError(errors)
+    (sa, ta), (sb, tb) = specs
+    changes = spec_diff.diff(sa, sb)
+    return {"a": a, "b": b, "same": not spec_diff.differs(changes), "changes": [c.to_dict() for c in changes],
+            "params": [ta["params"], tb["params"]], "macs": [ta["macs"], tb["macs"]]}

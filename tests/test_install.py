@@ -36,13 +36,22 @@ def _md5sums() -> dict[str, str]:
 
 def test_wheel_carries_every_dataset_file_byte_for_byte(wheel):
     sums = _md5sums()
-    assert len(sums) == 11
+    assert len(sums) == 15
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         for name, md5 in sums.items():
             member = f"layerc/_datasets/{name}"
             assert member in names, member
             assert hashlib.md5(z.read(member)).hexdigest() == md5, member
+
+
+def test_wheel_carries_the_init_templates(wheel):
+    shipped = sorted(p.name for p in (ROOT / "layerc" / "templates").glob("*.yaml"))
+    assert len(shipped) == 5
+    with zipfile.ZipFile(wheel) as z:
+        for name in shipped:
+            member = f"layerc/templates/{name}"
+            assert z.read(member) == (ROOT / "layerc" / "templates" / name).read_bytes(), member
 
 
 def test_installed_copy_finds_mnist_from_another_directory(wheel, tmp_path):

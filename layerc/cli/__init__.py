@@ -406,3 +406,18 @@ def _one_line(e: Exception) -> str:
     if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "InputError"):
         return text
     return text if isinstance(e, known) else f"{type(e).__name__}: {text}"
+
+
+# commands in modules of their own (registered here, after the shared objects they import)
+from .diff import diff as _diff  # noqa: E402
+
+app.command(name="diff")(_diff)
+
+runs_app = typer.Typer(name="runs", help="Training runs: compare them.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+from .compare import compare as _compare  # noqa: E402
+
+runs_app.command(name="compare")(_compare)
+from .init import init as _init  # noqa: E402
+
+app.command(name="init")(_init)

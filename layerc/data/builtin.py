@@ -52,6 +52,17 @@ BUILTINS: dict[str, dict] = {
         "train": "monthly-sunspots/monthly-sunspots.csv",
         "column": "Sunspots", "window": 60, "test_split": 264, "standardize": True,
     },
+    "iris": {  # 4 measurements -> one of 3 species; a stratified, seeded 20% held out
+        "format": "csv",
+        "train": "iris/iris.csv",
+        "target": "species", "labels": ["setosa", "versicolor", "virginica"],
+        "test_split": 0.2, "standardize": True,
+    },
+    "diabetes": {  # 10 baseline variables -> disease progression a year later; 20% held out
+        "format": "csv",
+        "train": "diabetes/diabetes.csv",
+        "target": "progression", "test_split": 0.2, "standardize": True,
+    },
 }
 
 # the image built-ins' sample shapes, and class names where the label files hold only ids

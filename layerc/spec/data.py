@@ -24,7 +24,8 @@ from pydantic import (
 
 from .layers import Fraction, PosInt, Strict
 
-BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_passengers", "sunspots")
+BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_passengers", "sunspots",
+                    "iris", "diabetes")
 TEXT_DATASETS = ("sms_spam",)
 SERIES_DATASETS = ("melbourne_temperatures", "airline_passengers", "sunspots")
 IMAGE_DATASETS = ("mnist",)
