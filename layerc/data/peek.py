@@ -122,6 +122,11 @@ def _builtin(data, input_shape) -> Peek:
         return Peek(what, builtin.SAMPLE_SHAPES[name], classes=builtin.CLASS_NAMES[name])
     if base["format"] == "text":
         return _text_peek(setting("max_length"), base["labels"], setting("vocab_size"), what, input_shape)
+    if base["format"] == "csv":  # a shipped table: its header and first rows, as a user's CSV
+        csv_spec = builtin.expand(data)
+        peek = _READERS["csv"](csv_spec, csv_spec.train, None, input_shape)
+        peek.what = what
+        return peek
     return Peek(what, (setting("window"),), series=True)
 
 

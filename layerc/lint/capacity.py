@@ -7,10 +7,10 @@ RATIO = 100
 # What the built-in datasets hold, read without loading them (the data package needs
 # numpy): training-file samples, and for a series its rows, window and held-out test steps.
 # tests/lint/test_rules.py checks these against layerc.data.builtin.BUILTINS.
-SAMPLES = {"mnist": 60_000, "sms_spam": 5_574}
+SAMPLES = {"mnist": 60_000, "sms_spam": 5_574, "iris": 150, "diabetes": 442}
 SERIES = {"melbourne_temperatures": (3_650, 30, 730), "airline_passengers": (144, 12, 24),
           "sunspots": (2_820, 60, 264)}
-TEST_SPLIT = {"sms_spam": 0.2}
+TEST_SPLIT = {"sms_spam": 0.2, "iris": 0.2, "diabetes": 0.2}
 
 
 def training_samples(data) -> int | None:

@@ -369,3 +369,26 @@ def test_builtin_settings_agree_with_the_expanded_spec(data):
         assert got.sample == (full.window,) and got.series
     else:
         assert got.sample == (28, 28) and got.classes == [str(d) for d in range(10)]
+
+
+TABLE_MODEL = """\
+input: {{shape: [{n}]}}
+layers:
+  - Dense: {{units: 8, activation: relu}}
+  - Dense: {{units: {units}{act}}}
+data: {{dataset: {name}}}
+train: {{optimizer: adam, loss: {loss}}}
+"""
+
+
+def test_the_shipped_tables_are_checked_from_their_header(tmp_path):
+    iris = dict(name="iris", loss="sparse_categorical_crossentropy", act=", activation: softmax")
+    assert _errors(tmp_path, TABLE_MODEL.format(n=4, units=3, **iris)) == []
+    errs = _errors(tmp_path, TABLE_MODEL.format(n=5, units=4, **iris))
+    assert errs == [f"{tmp_path}/spec.yaml:2:16: error: dataset iris: each sample has shape (4,) (4 values) but the "
+                    "model's input shape is (5,) (give input shape [4], or another of 4 values)",
+                    f"{tmp_path}/spec.yaml:5:20: error: the output layer 'dense_1' has 4 units but the data has 3 "
+                    "classes (setosa, versicolor, virginica) for sparse_categorical_crossentropy (set units: 3)"]
+    diabetes = dict(name="diabetes", loss="mean_squared_error", act="")
+    assert _errors(tmp_path, TABLE_MODEL.format(n=10, units=1, **diabetes)) == []
+    assert len(_errors(tmp_path, TABLE_MODEL.format(n=9, units=1, **diabetes))) == 1
