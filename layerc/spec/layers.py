@@ -252,6 +252,135 @@ class Concatenate(LayerSpec):
     axis: StrictInt = -1
 
 
+# -- transposed, depthwise and separable convolutions, resampling, more merges ----------
+NonNegPair = tuple[NonNegInt, NonNegInt]
+OutputPadding2 = Optional[Union[NonNegInt, NonNegPair]]
+OutputPadding1 = Optional[Union[NonNegInt, tuple[NonNegInt]]]
+
+
+class _TransposeArgs(KernelArgs):
+    """Keras's argument checks of a transposed convolution."""
+
+    @model_validator(mode="after")
+    def _transpose_args(self):
+        tup = pair if self.type == "Conv2DTranspose" else (lambda v: (single(v),))
+        strides = tup(self.strides)
+        if max(strides) > 1 and max(tup(self.dilation_rate)) > 1:
+            raise ValueError("strides > 1 and dilation_rate > 1 cannot be combined (as in Keras)")
+        if self.output_padding is not None:
+            for op, s in zip(tup(self.output_padding), strides):
+                if op >= s:
+                    raise ValueError(f"output_padding must be smaller than strides on every axis "
+                                     f"(as in Keras): output_padding {op} with strides {s}")
+        return self
+
+
+class Conv2DTranspose(_TransposeArgs):
+    type: Literal["Conv2DTranspose"] = "Conv2DTranspose"
+    filters: PosInt
+    kernel_size: IntOrPair
+    strides: IntOrPair = 1
+    padding: Padding = "valid"
+    output_padding: OutputPadding2 = None
+    dilation_rate: IntOrPair = 1
+
+
+class Conv1DTranspose(_TransposeArgs):
+    type: Literal["Conv1DTranspose"] = "Conv1DTranspose"
+    filters: PosInt
+    kernel_size: IntOrSingle
+    strides: IntOrSingle = 1
+    padding: Padding = "valid"
+    output_padding: OutputPadding1 = None
+    dilation_rate: IntOrSingle = 1
+
+
+class DepthwiseConv2D(LayerSpec):
+    type: Literal["DepthwiseConv2D"] = "DepthwiseConv2D"
+    kernel_size: IntOrPair
+    strides: IntOrPair = 1
+    padding: Padding = "valid"
+    depth_multiplier: PosInt = 1
+    dilation_rate: IntOrPair = 1
+    activation: ActivationName = "linear"
+    use_bias: StrictBool = True
+    depthwise_initializer: InitializerName = "glorot_uniform"
+    bias_initializer: InitializerName = "zeros"
+    depthwise_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    type: Literal["SeparableConv2D"] = "SeparableConv2D"  # type: ignore[assignment]
+    filters: PosInt
+    pointwise_initializer: InitializerName = "glorot_uniform"
+    pointwise_regularizer: Regularizer = None
+
+
+class UpSampling1D(LayerSpec):
+    type: Literal["UpSampling1D"] = "UpSampling1D"
+    size: PosInt = 2
+
+
+class UpSampling2D(LayerSpec):
+    type: Literal["UpSampling2D"] = "UpSampling2D"
+    size: IntOrPair = (2, 2)
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+
+
+class ZeroPadding1D(LayerSpec):
+    type: Literal["ZeroPadding1D"] = "ZeroPadding1D"
+    padding: Union[NonNegInt, NonNegPair] = 1
+
+
+class ZeroPadding2D(LayerSpec):
+    type: Literal["ZeroPadding2D"] = "ZeroPadding2D"
+    padding: Union[NonNegInt, NonNegPair, tuple[NonNegPair, NonNegPair]] = (1, 1)
+
+
+class Cropping1D(LayerSpec):
+    type: Literal["Cropping1D"] = "Cropping1D"
+    cropping: Union[NonNegInt, NonNegPair] = (1, 1)
+
+
+class Cropping2D(LayerSpec):
+    type: Literal["Cropping2D"] = "Cropping2D"
+    cropping: Union[NonNegInt, NonNegPair, tuple[NonNegPair, NonNegPair]] = ((0, 0), (0, 0))
+
+
+class AveragePooling1D(LayerSpec):
+    type: Literal["AveragePooling1D"] = "AveragePooling1D"
+    pool_size: IntOrSingle  # required, as in Keras
+    strides: Optional[IntOrSingle] = None
+    padding: Padding = "valid"
+
+
+class GlobalMaxPooling1D(LayerSpec):
+    type: Literal["GlobalMaxPooling1D"] = "GlobalMaxPooling1D"
+    keepdims: StrictBool = False
+
+
+class Multiply(LayerSpec):
+    type: Literal["Multiply"] = "Multiply"
+
+
+class Subtract(LayerSpec):
+    type: Literal["Subtract"] = "Subtract"
+
+
+class Average(LayerSpec):
+    type: Literal["Average"] = "Average"
+
+
+class Maximum(LayerSpec):
+    type: Literal["Maximum"] = "Maximum"
+
+
+class Minimum(LayerSpec):
+    type: Literal["Minimum"] = "Minimum"
+
+
+
 LAYER_TYPES: dict[str, type[LayerSpec]] = {
     cls.model_fields["type"].default: cls
     for cls in (
@@ -259,6 +388,7 @@ LAYER_TYPES: dict[str, type[LayerSpec]] = {
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
         SimpleRNN, LSTM, GRU, Bidirectional, Dropout, BatchNormalization,
         LayerNormalization, Embedding, Flatten, Activation, Reshape, Add, Concatenate,
+        Conv1DTranspose, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, Cropping1D, Cropping2D, AveragePooling1D, GlobalMaxPooling1D, Multiply, Subtract, Average, Maximum, Minimum,  # noqa: E501
     )
 }
 
