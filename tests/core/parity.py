@@ -68,13 +68,13 @@ def summary_matches(model, twin, batch_size=8):
     assert training_memory(model, batch_size)["parts"]["activations"] == 3 * keras_values * batch_size * item
 
 
-def located_error(text, line, *words):
-    """Building `text` fails with one diagnostic at `line` (column 5, the layer's type)
-    whose message holds every word."""
+def located_error(text, line, *words, col=5):
+    """Building `text` fails with one diagnostic at `line` and `col` (default 5, a layer's
+    type) whose message holds every word."""
     with pytest.raises(SpecError) as e:
         layerc.build(parse_spec(text, "s.yaml"))
     (d,) = e.value.diagnostics
-    assert (d.line, d.col) == (line, 5), d
+    assert (d.line, d.col) == (line, col), d
     for w in words:
         assert w in d.message, d.message
     return d
