@@ -65,6 +65,8 @@ def test_literal_depthwise_values():
 def test_weights_are_keras_layout_and_macs():
     ws = built(S.DepthwiseConv2D(kernel_size=3, depth_multiplier=2), (8, 8, 5)).weight_specs((8, 8, 5))
     assert [(w.name, w.shape) for w in ws] == [("kernel", (3, 3, 5, 2)), ("bias", (10,))]
+    assert built(S.DepthwiseConv2D(kernel_size=3, depth_multiplier=2, strides=2, padding="same"),
+                 (8, 8, 5)).macs((8, 8, 5)) == 4 * 4 * 9 * 10
     sep = built(S.SeparableConv2D(filters=7, kernel_size=3, depth_multiplier=2), (8, 8, 5))
     assert [(w.name, w.shape) for w in sep.weight_specs((8, 8, 5))] == [
         ("depthwise_kernel", (3, 3, 5, 2)), ("pointwise_kernel", (1, 1, 10, 7)), ("bias", (7,))]
