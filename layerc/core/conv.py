@@ -267,20 +267,31 @@ class _Im2col:
             part_dW = self.kept[:, r] @ d if self.kmajor else (d.T @ self.kept[r]).T
             dWx = part_dW if dWx is None else dWx + part_dW
         if dXp is not None:
-            dz = full if routed else dz.reshape(-1, F)
-            # One product per kernel offset into a reused buffer, then one add per pool
-            # offset into a strided slice of dXp: ~1.5x faster than one big product
-            # and a scatter from its interleaved (kh, kw, C) columns.
-            dcol = xp.empty((len(dz), self.C), dz.dtype)
-            blocks = dcol.reshape(-1, n_off, *self.yout, self.C)
-            (sh, sw), (th, tw) = self.step, self.yout
-            for i in range(self.kh):
-                for j in range(self.kw):
-                    xp.matmul(dz, self.W[i, j].T, out=dcol)
-                    for k, (r, c) in enumerate(self.starts):
-                        r0, c0 = r + i * self.dilation[0], c + j * self.dilation[1]
-                        dXp[:, r0:r0 + sh * (th - 1) + 1:sh, c0:c0 + sw * (tw - 1) + 1:sw] += blocks[:, k]
+            fold(full if routed else dz.reshape(-1, F), self.W, dXp, self.starts, self.step,
+                 self.yout, self.dilation)
         return dWx
+
+
+def fold(dz, W, dXp, starts, step, yout, dilation):
+    """col2im: add into dXp (N, H, W, C) what the output rows dz (N * per_image, F) send
+    back through the kernel W (kh, kw, C, F), dz's rows being one block of yout pixels per
+    start (r, c) for each image (see conv2d), pixels `step` apart.
+
+    This is the input gradient of a convolution, and the forward pass of a transposed one.
+    """
+    kh, kw, C, _ = W.shape
+    # One product per kernel offset into a reused buffer, then one add per pool
+    # offset into a strided slice of dXp: ~1.5x faster than one big product
+    # and a scatter from its interleaved (kh, kw, C) columns.
+    dcol = xp.empty((len(dz), C), dz.dtype)
+    blocks = dcol.reshape(-1, len(starts), *yout, C)
+    (sh, sw), (th, tw) = step, yout
+    for i in range(kh):
+        for j in range(kw):
+            xp.matmul(dz, W[i, j].T, out=dcol)
+            for k, (r, c) in enumerate(starts):
+                r0, c0 = r + i * dilation[0], c + j * dilation[1]
+                dXp[:, r0:r0 + sh * (th - 1) + 1:sh, c0:c0 + sw * (tw - 1) + 1:sw] += blocks[:, k]
 
 
 def _ordered_sum(arrays):

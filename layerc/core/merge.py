@@ -1,4 +1,5 @@
-"""Add and Concatenate: layers that merge several inputs into one."""
+"""Merge layers: several inputs into one (Add, Concatenate, Multiply, Subtract, Average,
+Maximum, Minimum)."""
 from __future__ import annotations
 
 from . import xp
@@ -110,3 +111,177 @@ class Concatenate(Layer):
             else:
                 full.append(m)
         return xp.concatenate(full, axis=self._axis(Xs[0].ndim)).any(axis=-1)
+
+
+def _broadcast_shape(name, input_shapes):
+    """Keras's merge output shape: inputs aligned on their last axes, a 1 (or None)
+    broadcasting against any size, other sizes equal."""
+    out = list(input_shapes[0])
+    for s in input_shapes[1:]:
+        a, b = (out, list(s)) if len(out) >= len(s) else (list(s), out)
+        lead, tail = a[:len(a) - len(b)], []
+        for i, j in zip(a[len(a) - len(b):], b):
+            if i is None or j is None:
+                tail.append(None)
+            elif i == 1 or j == 1 or i == j:
+                tail.append(j if i == 1 else i)
+            else:
+                raise ShapeError(f"{name} needs inputs of the same shape (or sizes of 1 that broadcast), "
+                                 f"got {_fmt(input_shapes)}", "add a Dense or Reshape so the shapes agree")
+        out = lead + tail
+    return tuple(out)
+
+
+def _unbroadcast(g, shape):
+    """The gradient g of a broadcast result, summed back to an input of `shape` (batch first)."""
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(1, 1 + lead))) if lead else g
+    axes = tuple(a for a in range(1, g.ndim) if shape[a] == 1 and g.shape[a] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+class _Elementwise(Layer):
+    """An element-wise merge with Keras's shape rules; a lower-rank input gets axes of 1
+    after its batch axis, as Keras's merges add them. Masks combine as Add's do."""
+
+    multi_input = True
+    n_inputs = None  # exactly this many inputs, or None: two or more
+
+    def output_shape(self, input_shapes):
+        name = type(self).__name__
+        if self.n_inputs is not None and len(input_shapes) != self.n_inputs:
+            raise ShapeError(f"{name} takes exactly {self.n_inputs} inputs, got {len(input_shapes)}",
+                             f"list {self.n_inputs} layer names under `inputs`")
+        _check_count(name, input_shapes)
+        return _broadcast_shape(name, input_shapes)
+
+    compute_mask = Add.compute_mask
+
+    def forward(self, Xs, training, mask=None):
+        self.output_shape([X.shape[1:] for X in Xs])
+        rank = max(X.ndim for X in Xs)
+        shapes = [X.shape for X in Xs]
+        Xs = [X.reshape(len(X), *([1] * (rank - X.ndim)), *X.shape[1:]) for X in Xs]
+        Y, grads = self._merge(Xs, self._masks(Xs, mask))
+
+        def backprop(dY):
+            return [_unbroadcast(g, s).reshape(s) for g, s in zip(grads(dY), shapes)]
+
+        return Y, backprop
+
+    @staticmethod
+    def _masks(Xs, masks):
+        """Each input's mask widened to its own shape (None where it has none)."""
+        if masks is None:
+            return [None] * len(Xs)
+        return [None if m is None else xp.broadcast_to(m.reshape(*m.shape, *([1] * (X.ndim - m.ndim))), X.shape)
+                for X, m in zip(Xs, masks)]
+
+    def _merge(self, Xs, masks):
+        """(Y, grads): grads(dY) gives each (expanded) input's gradient, broadcast shape."""
+        raise NotImplementedError
+
+
+class Subtract(_Elementwise):
+    """Element-wise difference of two inputs (Keras `Subtract`).
+
+    Shapes: [X1, X2] each (batch, ...) -> Y (batch, ...).
+    """
+
+    n_inputs = 2
+
+    def _merge(self, Xs, masks):
+        return Xs[0] - Xs[1], lambda dY: [dY, -dY]
+
+
+class Average(_Elementwise):
+    """Element-wise mean of two or more inputs (Keras `Average`).
+
+    Shapes: [X1, X2, ...] each (batch, ...) -> Y (batch, ...).
+    """
+
+    def _merge(self, Xs, masks):
+        Y = Xs[0] + Xs[1]
+        for X in Xs[2:]:
+            Y = Y + X
+        n = Y.dtype.type(len(Xs))
+        return Y / n, lambda dY: [dY / n] * len(Xs)
+
+
+class Multiply(_Elementwise):
+    """Element-wise product of two or more inputs (Keras `Multiply`). As Keras: a masked
+    input counts as 1 where masked out, and when every input has a mask the output is 0
+    where all of them mask it out.
+
+    Shapes: [X1, X2, ...] each (batch, ...) -> Y (batch, ...).
+    """
+
+    def _merge(self, Xs, masks):
+        Xs = [X if m is None else xp.where(m, X, X.dtype.type(1)) for X, m in zip(Xs, masks)]
+        keep = None
+        if all(m is not None for m in masks):
+            keep = masks[0]
+            for m in masks[1:]:
+                keep = keep | m
+
+        def product(skip=None):
+            out = None
+            for k, X in enumerate(Xs):
+                if k != skip:
+                    out = X if out is None else out * X
+            return out
+
+        Y = product()
+        if keep is not None:
+            Y = xp.where(keep, Y, Y.dtype.type(0))
+
+        def grads(dY):
+            g = dY if keep is None else dY * keep
+            return [g * product(k) * (1 if m is None else m) for k, m in enumerate(masks)]
+
+        return Y, grads
+
+
+class _Extreme(_Elementwise):
+    """Maximum/Minimum: Keras's pairwise fold, where a masked-out value takes the running
+    result's and the running result, where masked out, takes the new input's. The gradient
+    goes to the input each output came from (the earlier one on a tie)."""
+
+    better = None  # xp.greater or xp.less
+
+    def _merge(self, Xs, masks):
+        Y, src, keep = Xs[0], xp.zeros(Xs[0].shape, xp.int32), masks[0]
+        for k in range(1, len(Xs)):
+            X, m = Xs[k], masks[k]
+            X, Y, src = xp.broadcast_arrays(X, Y, src)
+            xsrc = xp.full(X.shape, k, xp.int32)
+            if m is not None:
+                X, xsrc = xp.where(m, X, Y), xp.where(m, xsrc, src)
+            if keep is not None:
+                Y, src = xp.where(keep, Y, X), xp.where(keep, src, xsrc)
+            take = self.better(X, Y)
+            Y, src = xp.where(take, X, Y), xp.where(take, xsrc, src)
+            keep = keep | m if keep is not None and m is not None else None
+
+        def grads(dY):
+            return [xp.where(src == k, dY, dY.dtype.type(0)) for k in range(len(Xs))]
+
+        return Y, grads
+
+
+class Maximum(_Extreme):
+    """Element-wise maximum of two or more inputs (Keras `Maximum`); masks as Keras.
+
+    Shapes: [X1, X2, ...] each (batch, ...) -> Y (batch, ...).
+    """
+
+    better = staticmethod(lambda a, b: xp.greater(a, b))
+
+
+class Minimum(_Extreme):
+    """Element-wise minimum of two or more inputs (Keras `Minimum`); masks as Keras.
+
+    Shapes: [X1, X2, ...] each (batch, ...) -> Y (batch, ...).
+    """
+
+    better = staticmethod(lambda a, b: xp.less(a, b))

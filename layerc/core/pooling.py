@@ -240,11 +240,12 @@ class GlobalMaxPooling2D(_GlobalPool):
     """
 
     def forward(self, X, training, mask=None):
-        Y = X.max(axis=(1, 2), keepdims=True)
+        axes = tuple(range(1, self.rank + 1))
+        Y = X.max(axis=axes, keepdims=True)
 
         def backprop(dY):
             hit = (X == Y).astype(X.dtype)
-            return hit * (self._expand(dY) / hit.sum(axis=(1, 2), keepdims=True))
+            return hit * (self._expand(dY) / hit.sum(axis=axes, keepdims=True))
 
         return self._keep(Y), backprop
 
@@ -277,3 +278,24 @@ class GlobalAveragePooling1D(_GlobalPool):
             return m * (self._expand(dY) / n)
 
         return self._keep(Y), backprop
+
+
+class AveragePooling1D(_Pool):
+    """Mean over windows of steps (Keras `AveragePooling1D`); with padding same the mean
+    is over the window's real steps only, as Keras.
+
+    Shapes: X (batch, steps, channels) -> Y (batch, out_steps, channels).
+    """
+
+    rank, mode = 1, "avg"
+
+
+class GlobalMaxPooling1D(GlobalMaxPooling2D):
+    """Max over steps (Keras `GlobalMaxPooling1D`, which ignores a mask); tied maxima share
+    the gradient equally.
+
+    Shapes: X (batch, steps, channels) -> Y (batch, channels), or (batch, 1, channels) with
+    keepdims.
+    """
+
+    rank = 1

@@ -30,6 +30,24 @@ LAYERS = {
     "Activation": "activation:Activation",
     "Add": "merge:Add",
     "Concatenate": "merge:Concatenate",
+    # transposed, depthwise and separable convolutions, resampling, more merges
+    "Conv1DTranspose": "conv_transpose:Conv1DTranspose",
+    "Conv2DTranspose": "conv_transpose:Conv2DTranspose",
+    "DepthwiseConv2D": "depthwise:DepthwiseConv2D",
+    "SeparableConv2D": "depthwise:SeparableConv2D",
+    "UpSampling1D": "resampling:UpSampling1D",
+    "UpSampling2D": "resampling:UpSampling2D",
+    "ZeroPadding1D": "resampling:ZeroPadding1D",
+    "ZeroPadding2D": "resampling:ZeroPadding2D",
+    "Cropping1D": "resampling:Cropping1D",
+    "Cropping2D": "resampling:Cropping2D",
+    "AveragePooling1D": "pooling:AveragePooling1D",
+    "GlobalMaxPooling1D": "pooling:GlobalMaxPooling1D",
+    "Multiply": "merge:Multiply",
+    "Subtract": "merge:Subtract",
+    "Average": "merge:Average",
+    "Maximum": "merge:Maximum",
+    "Minimum": "merge:Minimum",
 }
 
 

@@ -34,6 +34,24 @@ CASES = {
     "Activation": ([6], "Activation: {activation: selu}", "float"),
     "Add": ([[4], [4]], "Add", "float"),
     "Concatenate": ([[4], [3]], "Concatenate", "float"),
+    # transposed, depthwise and separable convolutions, resampling, more merges
+    "Conv1DTranspose": ([5, 2], "Conv1DTranspose: {filters: 3, kernel_size: 3, strides: 2}", "float"),
+    "Conv2DTranspose": ([4, 3, 2], "Conv2DTranspose: {filters: 3, kernel_size: 3, strides: 2, padding: same}", "float"),
+    "DepthwiseConv2D": ([6, 6, 2], "DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 2}", "float"),
+    "SeparableConv2D": ([6, 6, 2], "SeparableConv2D: {filters: 3, kernel_size: 3, strides: 2}", "float"),
+    "UpSampling1D": ([4, 2], "UpSampling1D", "float"),
+    "UpSampling2D": ([3, 3, 2], "UpSampling2D: {interpolation: bilinear}", "float"),
+    "ZeroPadding1D": ([4, 2], "ZeroPadding1D", "float"),
+    "ZeroPadding2D": ([3, 3, 2], "ZeroPadding2D: {padding: [[1, 0], [0, 2]]}", "float"),
+    "Cropping1D": ([5, 2], "Cropping1D", "float"),
+    "Cropping2D": ([5, 5, 2], "Cropping2D: {cropping: 1}", "float"),
+    "AveragePooling1D": ([7, 2], "AveragePooling1D: {pool_size: 2}", "float"),
+    "GlobalMaxPooling1D": ([7, 3], "GlobalMaxPooling1D", "float"),
+    "Multiply": ([[4], [4]], "Multiply", "float"),
+    "Subtract": ([[4], [4]], "Subtract", "float"),
+    "Average": ([[4], [4]], "Average", "float"),
+    "Maximum": ([[4], [4]], "Maximum", "float"),
+    "Minimum": ([[4], [4]], "Minimum", "float"),
 }
 
 

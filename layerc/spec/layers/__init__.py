@@ -20,16 +20,17 @@ from .base import (  # noqa: F401  the argument types, for the other spec module
 
 FAMILIES = {
     "dense": ["Dense"],
-    "conv": ["Conv1D", "Conv2D"],
+    "conv": ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D"],
     "pooling": ["MaxPooling1D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling1D",
-                "GlobalAveragePooling2D", "GlobalMaxPooling2D"],
+                "GlobalAveragePooling2D", "GlobalMaxPooling2D", "AveragePooling1D", "GlobalMaxPooling1D"],
     "recurrent": ["SimpleRNN", "LSTM", "GRU", "Bidirectional"],
     "dropout": ["Dropout"],
     "normalization": ["BatchNormalization", "LayerNormalization"],
     "embedding": ["Embedding"],
     "reshape": ["Flatten", "Reshape"],
     "activation": ["Activation"],
-    "merge": ["Add", "Concatenate"],
+    "merge": ["Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum"],
+    "resampling": ["UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"],
 }
 MODULE_OF = {type_name: module for module, types in FAMILIES.items() for type_name in types}
 

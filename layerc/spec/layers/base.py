@@ -23,6 +23,7 @@ InitializerName = Literal[
     "uniform", "truncated_normal",
 ]
 Padding = Literal["valid", "same"]
+NonNegPair = tuple[NonNegInt, NonNegInt]
 
 
 class Strict(BaseModel):

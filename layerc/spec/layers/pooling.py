@@ -1,9 +1,9 @@
-"""Layer specs: Pooling and global pooling."""
+"""Layer specs: pooling and global pooling."""
 from typing import Literal, Optional
 
 from pydantic import StrictBool
 
-from .base import IntOrPair, IntOrSingle, Padding, LayerSpec
+from .base import IntOrPair, IntOrSingle, LayerSpec, Padding
 
 
 class MaxPooling2D(LayerSpec):
@@ -39,4 +39,16 @@ class GlobalAveragePooling2D(LayerSpec):
 
 class GlobalMaxPooling2D(LayerSpec):
     type: Literal["GlobalMaxPooling2D"] = "GlobalMaxPooling2D"
+    keepdims: StrictBool = False
+
+
+class AveragePooling1D(LayerSpec):
+    type: Literal["AveragePooling1D"] = "AveragePooling1D"
+    pool_size: IntOrSingle  # required, as in Keras
+    strides: Optional[IntOrSingle] = None
+    padding: Padding = "valid"
+
+
+class GlobalMaxPooling1D(LayerSpec):
+    type: Literal["GlobalMaxPooling1D"] = "GlobalMaxPooling1D"
     keepdims: StrictBool = False
