@@ -30,6 +30,16 @@ LAYERS = {
     "Activation": "activation:Activation",
     "Add": "merge:Add",
     "Concatenate": "merge:Concatenate",
+    # attention, wrappers, sequence and noise layers
+    "MultiHeadAttention": "attention:MultiHeadAttention",
+    "TimeDistributed": "time_distributed:TimeDistributed",
+    "PositionEmbedding": "position:PositionEmbedding",
+    "Rescaling": "rescaling:Rescaling",
+    "RepeatVector": "sequence:RepeatVector",
+    "Permute": "sequence:Permute",
+    "GaussianNoise": "noise:GaussianNoise",
+    "SpatialDropout1D": "noise:SpatialDropout1D",
+    "SpatialDropout2D": "noise:SpatialDropout2D",
 }
 
 

@@ -252,6 +252,93 @@ class Concatenate(LayerSpec):
     axis: StrictInt = -1
 
 
+# -- attention, wrappers, sequence and noise layers ------------------------------------------
+class MultiHeadAttention(LayerSpec):
+    """Keras `MultiHeadAttention`: `inputs: [query, value]` or `[query, value, key]`; one input
+    (or none) is self-attention."""
+
+    type: Literal["MultiHeadAttention"] = "MultiHeadAttention"
+    num_heads: PosInt
+    key_dim: PosInt
+    value_dim: Optional[PosInt] = None  # None: key_dim
+    dropout: Fraction = 0.0
+    use_bias: StrictBool = True
+    output_shape: Optional[Union[PosInt, list[PosInt]]] = None  # None: the query's last dimension
+    attention_axes: Optional[Union[StrictInt, list[StrictInt]]] = None
+    kernel_initializer: InitializerName = "glorot_uniform"
+    bias_initializer: InitializerName = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    use_causal_mask: StrictBool = Field(False, description=(
+        "each position attends only to itself and earlier ones; a call argument in Keras, "
+        "a layer argument here since a spec has no calls"))
+    seed: Optional[NonNegInt] = None
+
+
+class TimeDistributed(LayerSpec):
+    """Applies a layer to every time step: `layer: {Dense: {units: 8}}`."""
+
+    type: Literal["TimeDistributed"] = "TimeDistributed"
+    layer: "AnyLayer"
+
+
+class PositionEmbedding(LayerSpec):
+    """layerc's learned position embedding (Keras's core has none; keras_hub's
+    PositionEmbedding has these arguments and weight): adds row t of `embeddings`
+    (sequence_length, features) to step t of its input, passing the input's mask on."""
+
+    type: Literal["PositionEmbedding"] = "PositionEmbedding"
+    sequence_length: PosInt
+    initializer: InitializerName = "glorot_uniform"
+
+
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class Rescaling(LayerSpec):
+    """Keras `Rescaling`: x * scale + offset (a number, or one per channel of the last axis)."""
+
+    type: Literal["Rescaling"] = "Rescaling"
+    scale: Union[Real, list[Real]]
+    offset: Union[Real, list[Real]] = 0.0
+
+
+class RepeatVector(LayerSpec):
+    type: Literal["RepeatVector"] = "RepeatVector"
+    n: PosInt
+
+
+class Permute(LayerSpec):
+    type: Literal["Permute"] = "Permute"
+    dims: list[PosInt] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _a_permutation(self):
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"dims must be a permutation of 1..{len(self.dims)} (the batch axis "
+                             f"is 0 and stays), got {self.dims}")
+        return self
+
+
+class GaussianNoise(LayerSpec):
+    type: Literal["GaussianNoise"] = "GaussianNoise"
+    stddev: Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
+    seed: Optional[NonNegInt] = None
+
+
+class SpatialDropout1D(LayerSpec):
+    type: Literal["SpatialDropout1D"] = "SpatialDropout1D"
+    rate: Fraction
+    seed: Optional[NonNegInt] = None
+
+
+class SpatialDropout2D(LayerSpec):
+    type: Literal["SpatialDropout2D"] = "SpatialDropout2D"
+    rate: Fraction
+    data_format: Optional[Literal["channels_last", "channels_first"]] = None  # None: channels_last
+    seed: Optional[NonNegInt] = None
+
+
 LAYER_TYPES: dict[str, type[LayerSpec]] = {
     cls.model_fields["type"].default: cls
     for cls in (
@@ -259,6 +346,7 @@ LAYER_TYPES: dict[str, type[LayerSpec]] = {
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling2D,
         SimpleRNN, LSTM, GRU, Bidirectional, Dropout, BatchNormalization,
         LayerNormalization, Embedding, Flatten, Activation, Reshape, Add, Concatenate,
+        MultiHeadAttention, TimeDistributed, PositionEmbedding, Rescaling, RepeatVector, Permute, GaussianNoise, SpatialDropout1D, SpatialDropout2D,
     )
 }
 

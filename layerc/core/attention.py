@@ -1,0 +1,204 @@
+"""MultiHeadAttention (Keras `MultiHeadAttention`) over batched [B, H, T, d] products."""
+from __future__ import annotations
+
+import math
+
+from . import xp
+from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+from .parallel import matmul
+
+_NEG = -1e9  # Keras's large negative score for masked positions
+
+
+class MultiHeadAttention(Layer):
+    """Scaled dot-product attention with `num_heads` heads (Keras 3's weights and masks).
+
+    Inputs are [query] (self-attention), [query, value] or [query, value, key]. The
+    attention mask combines the query's, value's and key's padding masks and, with
+    `use_causal_mask`, the causal mask, as Keras's `_compute_attention_mask` does; masked
+    positions get probability 0 (a query step with no position left, a padding step,
+    attends to nothing). The output's mask is the query's.
+
+    Shapes: query (batch, T, Dq), value (batch, S, Dv), key (batch, S, Dk) -> Y (batch, T,
+    *output_shape) (default (batch, T, Dq)); kernels in Keras's EinsumDense layouts:
+    query/key (D, heads, key_dim), value (Dv, heads, value_dim), attention_output
+    (heads, value_dim, *output_shape); biases (heads, key_dim), ..., (*output_shape).
+    """
+
+    multi_input = True
+    input_counts = (1, 2, 3)
+
+    # -- shapes ------------------------------------------------------------------------------
+    def _dims(self, shapes):
+        s = self.spec
+        if not 1 <= len(shapes) <= 3:
+            raise ShapeError(f"MultiHeadAttention takes 1 to 3 inputs (query, value, key), got "
+                             f"{len(shapes)}", "write `inputs: [query, value]` or `[query, value, key]`")
+        for role, shape in zip(("query", "value", "key"), shapes):
+            if len(shape) != 2 or shape[-1] is None:
+                raise ShapeError(f"MultiHeadAttention's {role} must be (steps, features) with known "
+                                 f"features, got {tuple(shape)}",
+                                 "attention over more axes (attention_axes) is not supported")
+        axes = s.attention_axes
+        if axes is not None and list(axes if isinstance(axes, list) else [axes]) not in ([1], [-2]):
+            raise ShapeError(f"MultiHeadAttention attention_axes {axes} is not supported: layerc "
+                             "attends over the steps axis only", "leave attention_axes out (or write 1)")
+        q, v = shapes[0], shapes[1] if len(shapes) > 1 else shapes[0]
+        k = shapes[2] if len(shapes) > 2 else v
+        if v[0] is not None and k[0] is not None and v[0] != k[0]:
+            raise ShapeError(f"MultiHeadAttention's value and key need the same steps, got "
+                             f"{tuple(v)} and {tuple(k)}", None)
+        if s.use_causal_mask and q[0] is not None and v[0] is not None and q[0] != v[0]:
+            raise ShapeError(f"use_causal_mask needs query and value of the same steps, got "
+                             f"{tuple(q)} and {tuple(v)}", None)
+        out = s.output_shape
+        out = (q[-1],) if out is None else (tuple(out) if isinstance(out, list) else (out,))
+        return q, v, k, out
+
+    def output_shape(self, input_shapes):
+        q, _, _, out = self._dims(input_shapes)
+        return (q[0], *out)
+
+    def weight_specs(self, input_shapes):
+        s = self.spec
+        q, v, k, out = self._dims(input_shapes)
+        H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
+        kreg, breg = regularizer_factors(s.kernel_regularizer), regularizer_factors(s.bias_regularizer)
+        ws = []
+        for name, kernel, bias in (("query", (q[-1], H, dk), (H, dk)), ("key", (k[-1], H, dk), (H, dk)),
+                                   ("value", (v[-1], H, dv), (H, dv)),
+                                   ("attention_output", (H, dv, *out), out)):
+            ws.append(WeightSpec(f"{name}/kernel", kernel, s.kernel_initializer,
+                                 regularizer=kreg))
+            if s.use_bias:
+                ws.append(WeightSpec(f"{name}/bias", bias, s.bias_initializer, regularizer=breg))
+        return ws
+
+    def macs(self, input_shapes):
+        s = self.spec
+        q, v, k, out = self._dims(input_shapes)
+        H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
+        T, S = q[0] or 1, v[0] or 1
+        return (T * q[-1] * H * dk + S * k[-1] * H * dk + S * v[-1] * H * dv
+                + H * T * S * (dk + dv) + T * H * dv * math.prod(out))
+
+    def scratch_elements(self, input_shapes):
+        """Values per sample kept besides the output: the projections and the [H, T, S]
+        scores, probabilities and dropout mask."""
+        s = self.spec
+        q, v, _, _ = self._dims(input_shapes)
+        H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
+        T, S = q[0] or 1, v[0] or 1
+        return 3 * H * T * S + H * (T * (dk + dv) + S * (dk + dv))
+
+    # -- compute -----------------------------------------------------------------------------
+    def _allowed(self, Xs, masks, T, S):
+        """The boolean attention mask, broadcastable to (B, H, T, S), or None."""
+        masks = list(masks or []) + [None] * 3
+        q_mask = masks[0]
+        v_mask = masks[1] if len(Xs) > 1 else masks[0]
+        k_mask = masks[2] if len(Xs) > 2 else None
+        allowed = None
+        for m, shape in ((q_mask, (slice(None), None, slice(None), None)),
+                         (v_mask, (slice(None), None, None, slice(None))),
+                         (k_mask, (slice(None), None, None, slice(None)))):
+            if m is not None:
+                m = m.astype(bool)[shape]
+                allowed = m if allowed is None else allowed & m
+        if self.spec.use_causal_mask:
+            causal = xp.tril(xp.ones((T, S), bool))[None, None]
+            allowed = causal if allowed is None else allowed & causal
+        return allowed
+
+    def forward(self, Xs, training, mask=None):
+        s, W = self.spec, self.weights
+        Xs = Xs if isinstance(Xs, list) else [Xs]
+        Xq = Xs[0]
+        Xv = Xs[1] if len(Xs) > 1 else Xq
+        Xk = Xs[2] if len(Xs) > 2 else Xv
+        B, T, S = Xq.shape[0], Xq.shape[1], Xv.shape[1]
+        H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
+        f = Xq.dtype.type
+        scale = f(1.0 / math.sqrt(dk))
+        Q = self._project(Xq, "query").reshape(B, T, H, dk).transpose(0, 2, 1, 3)
+        Q *= scale
+        K = self._project(Xk, "key").reshape(B, S, H, dk).transpose(0, 2, 1, 3)
+        V = self._project(Xv, "value").reshape(B, S, H, dv).transpose(0, 2, 1, 3)
+        Z = xp.matmul(Q, K.transpose(0, 1, 3, 2))  # (B, H, T, S)
+        allowed = self._allowed(Xs, mask, T, S)
+        if allowed is not None:
+            xp.putmask(Z, ~xp.broadcast_to(allowed, Z.shape), f(_NEG))
+        Z -= Z.max(axis=-1, keepdims=True)
+        P = xp.exp(Z, out=Z)
+        if allowed is not None:
+            P *= allowed
+            den = P.sum(axis=-1, keepdims=True)
+            den[den == 0] = 1
+        else:
+            den = P.sum(axis=-1, keepdims=True)
+        P /= den
+        drop = None
+        if training and s.dropout > 0:
+            drop = (self.rng.random(P.shape, dtype=xp.float32) >= s.dropout).astype(P.dtype)
+            drop *= f(1.0 / (1.0 - s.dropout))
+            Pd = P * drop
+        else:
+            Pd = P
+        O = xp.matmul(Pd, V).transpose(0, 2, 1, 3).reshape(B * T, H * dv)  # (B*T, H*dv)
+        Wo = W["attention_output/kernel"]
+        Y = matmul(O, Wo.reshape(H * dv, -1))
+        if s.use_bias:
+            Y += W["attention_output/bias"].reshape(-1)
+        out_shape = Wo.shape[2:]
+        Y = Y.reshape(B, T, *out_shape)
+
+        def backprop(dY):
+            dY2 = dY.reshape(B * T, -1)
+            self.grads["attention_output/kernel"] = matmul(O.T, dY2).reshape(Wo.shape)
+            if s.use_bias:
+                self.grads["attention_output/bias"] = dY2.sum(axis=0).reshape(out_shape)
+            dO = matmul(dY2, Wo.reshape(H * dv, -1).T).reshape(B, T, H, dv).transpose(0, 2, 1, 3)
+            dV = xp.matmul(Pd.transpose(0, 1, 3, 2), dO)  # (B, H, S, dv)
+            dP = xp.matmul(dO, V.transpose(0, 1, 3, 2))  # (B, H, T, S)
+            if drop is not None:
+                dP *= drop
+            dZ = dP
+            dZ -= (dP * P).sum(axis=-1, keepdims=True)
+            dZ *= P
+            dQ = xp.matmul(dZ, K)
+            dQ *= scale
+            dK = xp.matmul(dZ.transpose(0, 1, 3, 2), Q)
+            dXq = self._project_back(Xq, "query", dQ)
+            dXk = self._project_back(Xk, "key", dK)
+            dXv = self._project_back(Xv, "value", dV)
+            if len(Xs) == 1:
+                return [None if dXq is None else dXq + dXk + dXv]
+            if len(Xs) == 2:
+                return [dXq, None if dXv is None else dXv + dXk]
+            return [dXq, dXv, dXk]
+
+        return Y, backprop
+
+    def _project(self, X, name):
+        """X (B, T, D) @ kernel (D, H, d) + bias -> (B*T, H*d)."""
+        Wk = self.weights[f"{name}/kernel"]
+        Z = matmul(X.reshape(-1, X.shape[-1]), Wk.reshape(Wk.shape[0], -1))
+        if self.spec.use_bias:
+            Z += self.weights[f"{name}/bias"].reshape(-1)
+        return Z
+
+    def _project_back(self, X, name, dZ):
+        """Store the kernel and bias gradients of `_project` for dZ (B, H, T, d); return dX."""
+        Wk = self.weights[f"{name}/kernel"]
+        dZ2 = dZ.transpose(0, 2, 1, 3).reshape(-1, Wk.shape[1] * Wk.shape[2])
+        X2 = X.reshape(-1, X.shape[-1])
+        self.grads[f"{name}/kernel"] = matmul(X2.T, dZ2).reshape(Wk.shape)
+        if self.spec.use_bias:
+            self.grads[f"{name}/bias"] = dZ2.sum(axis=0).reshape(Wk.shape[1:])
+        if not self.input_grad:
+            return None
+        return matmul(dZ2, Wk.reshape(Wk.shape[0], -1).T).reshape(X.shape)
+
+    def compute_mask(self, Xs, masks):
+        return masks[0] if masks else None
+
