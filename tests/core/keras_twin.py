@@ -8,6 +8,8 @@ import numpy as np
 def keras_layer(keras, spec, name=None):
     """A Keras layer built from a layerc layer spec (the arguments are Keras's, one to one)."""
     args = spec.model_dump(exclude={"type", "name", "inputs", "use_causal_mask"}, exclude_none=True)
+    if args.get("trainable") is True:
+        del args["trainable"]  # the default; Keras's SpatialDropout does not take it
     if spec.type == "TimeDistributed":
         args["layer"] = keras_layer(keras, spec.layer)
     if spec.type == "PositionEmbedding":
@@ -74,10 +76,12 @@ def same_summary(model, layers):
     assert model.count_params() == sum(k.count_params() for k in layers.values())
 
 
-def sgd_steps_match(keras, model, x, y, loss, steps=3, lr=0.1):
-    """`steps` SGD steps from the same weights give Keras's losses and weights."""
+def sgd_steps_match(keras, model, x, y, loss, steps=3):
+    """`steps` SGD steps (the spec's learning rate) from the same weights give Keras's losses
+    and weights."""
     from layerc.train.loop import Trainer
 
+    lr = model.spec.train.optimizer.learning_rate
     km, _ = twin(keras, model)
     km.compile(optimizer=keras.optimizers.SGD(lr), loss=loss)
     trainer = Trainer(model, model.spec.train)
