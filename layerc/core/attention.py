@@ -5,7 +5,7 @@ import math
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .parallel import matmul
+from .parallel import matmul, split_batch
 
 _NEG = -1e9  # Keras's large negative score for masked positions
 
@@ -27,6 +27,7 @@ class MultiHeadAttention(Layer):
 
     multi_input = True
     input_counts = (1, 2, 3)
+    splits_work = True  # the attention of each batch part runs on its own thread
 
     # -- shapes ------------------------------------------------------------------------------
     def _dims(self, shapes):
@@ -120,33 +121,45 @@ class MultiHeadAttention(Layer):
         H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
         f = Xq.dtype.type
         scale = f(1.0 / math.sqrt(dk))
-        Q = self._project(Xq, "query").reshape(B, T, H, dk).transpose(0, 2, 1, 3)
+        # inputs that are one array (self-attention) are projected by one product
+        groups = _groups([(Xq, "query"), (Xk, "key"), (Xv, "value")])
+        proj = {}
+        for X, names in groups:
+            proj.update(self._project(X, names))
+        Q = proj["query"].reshape(B, T, H, dk).transpose(0, 2, 1, 3)
         Q *= scale
-        K = self._project(Xk, "key").reshape(B, S, H, dk).transpose(0, 2, 1, 3)
-        V = self._project(Xv, "value").reshape(B, S, H, dv).transpose(0, 2, 1, 3)
-        Z = xp.matmul(Q, K.transpose(0, 1, 3, 2))  # (B, H, T, S)
+        K = proj["key"].reshape(B, S, H, dk).transpose(0, 2, 1, 3)
+        V = proj["value"].reshape(B, S, H, dv).transpose(0, 2, 1, 3)
         allowed = self._allowed(Xs, mask, T, S)
-        if allowed is not None:
-            xp.putmask(Z, ~xp.broadcast_to(allowed, Z.shape), f(_NEG))
-        Z -= Z.max(axis=-1, keepdims=True)
-        P = xp.exp(Z, out=Z)
-        if allowed is not None:
-            P *= allowed
-            den = P.sum(axis=-1, keepdims=True)
-            den[den == 0] = 1
-        else:
-            den = P.sum(axis=-1, keepdims=True)
-        P /= den
         drop = None
         if training and s.dropout > 0:
-            drop = (self.rng.random(P.shape, dtype=xp.float32) >= s.dropout).astype(P.dtype)
+            drop = (self.rng.random((B, H, T, S), dtype=xp.float32) >= s.dropout).astype(Xq.dtype)
             drop *= f(1.0 / (1.0 - s.dropout))
-            Pd = P * drop
-        else:
-            Pd = P
-        O = xp.matmul(Pd, V).transpose(0, 2, 1, 3).reshape(B * T, H * dv)  # (B*T, H*dv)
+        P = xp.empty((B, H, T, S), Xq.dtype)
+        Pd = P if drop is None else xp.empty_like(P)
+        O = xp.empty((B, T, H, dv), Xq.dtype)
+
+        def attend(b):  # rows b of the batch: scores, masked stable softmax, dropout, P @ V
+            Z = xp.matmul(Q[b], K[b].transpose(0, 1, 3, 2), out=P[b])
+            a = None if allowed is None else allowed[b] if len(allowed) == B else allowed
+            if a is not None:
+                xp.putmask(Z, ~xp.broadcast_to(a, Z.shape), f(_NEG))
+            Z -= Z.max(axis=-1, keepdims=True)
+            xp.exp(Z, out=Z)
+            if a is not None:
+                Z *= a
+            den = Z.sum(axis=-1, keepdims=True)
+            if a is not None:
+                den[den == 0] = 1  # a query step with nothing to attend to gets zeros
+            Z /= den
+            if drop is not None:
+                xp.multiply(Z, drop[b], out=Pd[b])
+            O[b] = xp.matmul(Pd[b], V[b]).transpose(0, 2, 1, 3)
+
+        split_batch(attend, B, B * H * T * S)
+        O2 = O.reshape(B * T, H * dv)
         Wo = W["attention_output/kernel"]
-        Y = matmul(O, Wo.reshape(H * dv, -1))
+        Y = matmul(O2, Wo.reshape(H * dv, -1))
         if s.use_bias:
             Y += W["attention_output/bias"].reshape(-1)
         out_shape = Wo.shape[2:]
@@ -154,51 +167,92 @@ class MultiHeadAttention(Layer):
 
         def backprop(dY):
             dY2 = dY.reshape(B * T, -1)
-            self.grads["attention_output/kernel"] = matmul(O.T, dY2).reshape(Wo.shape)
+            self.grads["attention_output/kernel"] = matmul(O2.T, dY2).reshape(Wo.shape)
             if s.use_bias:
                 self.grads["attention_output/bias"] = dY2.sum(axis=0).reshape(out_shape)
             dO = matmul(dY2, Wo.reshape(H * dv, -1).T).reshape(B, T, H, dv).transpose(0, 2, 1, 3)
-            dV = xp.matmul(Pd.transpose(0, 1, 3, 2), dO)  # (B, H, S, dv)
-            dP = xp.matmul(dO, V.transpose(0, 1, 3, 2))  # (B, H, T, S)
-            if drop is not None:
-                dP *= drop
-            dZ = dP
-            dZ -= (dP * P).sum(axis=-1, keepdims=True)
-            dZ *= P
-            dQ = xp.matmul(dZ, K)
-            dQ *= scale
-            dK = xp.matmul(dZ.transpose(0, 1, 3, 2), Q)
-            dXq = self._project_back(Xq, "query", dQ)
-            dXk = self._project_back(Xk, "key", dK)
-            dXv = self._project_back(Xv, "value", dV)
-            if len(Xs) == 1:
-                return [None if dXq is None else dXq + dXk + dXv]
-            if len(Xs) == 2:
-                return [dXq, None if dXv is None else dXv + dXk]
-            return [dXq, dXv, dXk]
+            grads = {}  # name -> (B, H, steps, d) view into its group's gradient buffer
+            buffers = []
+            for X, names in groups:
+                widths = [self.weights[f"{n}/kernel"].shape[1:] for n in names]
+                dZ = xp.empty((X.shape[0] * X.shape[1], sum(h * d for h, d in widths)), X.dtype)
+                at = 0
+                for n, (h, d) in zip(names, widths):
+                    grads[n] = dZ[:, at:at + h * d].reshape(X.shape[0], X.shape[1], h, d).transpose(0, 2, 1, 3)
+                    at += h * d
+                buffers.append(dZ)
+
+            def attend_back(b):
+                grads["value"][b] = xp.matmul(Pd[b].transpose(0, 1, 3, 2), dO[b])
+                dZ = xp.matmul(dO[b], V[b].transpose(0, 1, 3, 2))
+                if drop is not None:
+                    dZ *= drop[b]
+                Pb = P[b]
+                dZ -= (dZ * Pb).sum(axis=-1, keepdims=True)
+                dZ *= Pb
+                dQ = xp.matmul(dZ, K[b])
+                dQ *= scale
+                grads["query"][b] = dQ
+                grads["key"][b] = xp.matmul(dZ.transpose(0, 1, 3, 2), Q[b])
+
+            split_batch(attend_back, B, B * H * T * S)
+            by_array = {id(X): self._project_back(X, names, dZ) for (X, names), dZ in zip(groups, buffers)}
+            # an array given twice gets its whole gradient once (the model adds per input)
+            return [by_array.pop(id(X), None) for X in Xs]
 
         return Y, backprop
 
-    def _project(self, X, name):
-        """X (B, T, D) @ kernel (D, H, d) + bias -> (B*T, H*d)."""
-        Wk = self.weights[f"{name}/kernel"]
-        Z = matmul(X.reshape(-1, X.shape[-1]), Wk.reshape(Wk.shape[0], -1))
-        if self.spec.use_bias:
-            Z += self.weights[f"{name}/bias"].reshape(-1)
-        return Z
+    def _kernels(self, names):
+        Ws = [self.weights[f"{n}/kernel"] for n in names]
+        W = Ws[0].reshape(Ws[0].shape[0], -1) if len(Ws) == 1 else xp.concatenate(
+            [w.reshape(w.shape[0], -1) for w in Ws], axis=1)
+        return Ws, W
 
-    def _project_back(self, X, name, dZ):
-        """Store the kernel and bias gradients of `_project` for dZ (B, H, T, d); return dX."""
-        Wk = self.weights[f"{name}/kernel"]
-        dZ2 = dZ.transpose(0, 2, 1, 3).reshape(-1, Wk.shape[1] * Wk.shape[2])
-        X2 = X.reshape(-1, X.shape[-1])
-        self.grads[f"{name}/kernel"] = matmul(X2.T, dZ2).reshape(Wk.shape)
+    def _project(self, X, names):
+        """{name: X (B, T, D) @ kernel (D, H, d) + bias as (B*T, H*d)} for names sharing X,
+        in one product."""
+        Ws, W = self._kernels(names)
+        Z = matmul(X.reshape(-1, X.shape[-1]), W)
         if self.spec.use_bias:
-            self.grads[f"{name}/bias"] = dZ2.sum(axis=0).reshape(Wk.shape[1:])
+            Z += xp.concatenate([self.weights[f"{n}/bias"].reshape(-1) for n in names])
+        out, at = {}, 0
+        for n, w in zip(names, Ws):
+            width = w.shape[1] * w.shape[2]
+            out[n] = Z[:, at:at + width]
+            at += width
+        return out
+
+    def _project_back(self, X, names, dZ):
+        """Store the kernel and bias gradients of `_project` for dZ (B*T, sum of H*d); return dX."""
+        Ws, W = self._kernels(names)
+        X2 = X.reshape(-1, X.shape[-1])
+        dW = matmul(X2.T, dZ)
+        db = dZ.sum(axis=0) if self.spec.use_bias else None
+        at = 0
+        for n, w in zip(names, Ws):
+            width = w.shape[1] * w.shape[2]
+            self.grads[f"{n}/kernel"] = dW[:, at:at + width].reshape(w.shape)
+            if db is not None:
+                self.grads[f"{n}/bias"] = db[at:at + width].reshape(w.shape[1:])
+            at += width
         if not self.input_grad:
             return None
-        return matmul(dZ2, Wk.reshape(Wk.shape[0], -1).T).reshape(X.shape)
+        return matmul(dZ, W.T).reshape(X.shape)
 
     def compute_mask(self, Xs, masks):
         return masks[0] if masks else None
+
+
+
+def _groups(pairs):
+    """[(array, [names])]: the names of the inputs that are the same array, in order."""
+    out = []
+    for X, name in pairs:
+        for Y, names in out:
+            if Y is X:
+                names.append(name)
+                break
+        else:
+            out.append((X, [name]))
+    return out
 

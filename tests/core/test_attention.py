@@ -188,3 +188,37 @@ def test_weight_layout_and_mask_follow_keras(keras):
         (w.path.split("/", 1)[1], tuple(w.shape)) for w in k.weights]
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(get_keras_mask(out)),
                                   ours.compute_mask([x], [x != 0]))
+
+
+def test_split_over_threads_gives_the_same_bits(monkeypatch):
+    """Big enough to split the batch over threads: results equal the one-thread run's."""
+    from layerc.core import parallel
+
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((8, 128, 8)).astype(np.float32)
+    mask = padded(8, 128, [128, 100, 5, 64, 128, 1, 77, 120])
+    dY = rng.standard_normal((8, 128, 8)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        monkeypatch.setattr(parallel, "n_threads", lambda t=threads: t)
+        layer = mha([(128, 8)], "float32", dropout=0.2)
+        Y, back = layer.forward([X], True, [mask])
+        runs.append((Y, back(dY)[0], {k: g.copy() for k, g in layer.grads.items()}))
+    (Y1, dX1, g1), (Y2, dX2, g2) = runs
+    np.testing.assert_array_equal(Y1, Y2)
+    np.testing.assert_array_equal(dX1, dX2)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])
+
+
+def test_an_array_given_twice_gets_its_gradient_once():
+    model = layerc.build(parse_spec("input: {shape: [4, 3]}\nlayers:\n"
+                                    "  - MultiHeadAttention: {num_heads: 1, key_dim: 2, inputs: [input_layer, input_layer]}\n"))
+    single = layerc.build(parse_spec("input: {shape: [4, 3]}\nlayers:\n  - MultiHeadAttention: {num_heads: 1, key_dim: 2}\n"))
+    single.set_weights(model.get_weights())
+    X = np.random.default_rng(10).standard_normal((2, 4, 3)).astype(np.float32)
+    grads = []
+    for m in (model, single):
+        Y, back = m.forward(X, input_grads=True)
+        grads.append(back(np.ones_like(Y)))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
