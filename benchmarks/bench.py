@@ -1,6 +1,6 @@
 """layerc vs PyTorch CPU: training and inference throughput, peak memory (issue 6).
 
-    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru + memory + start-up
+    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru, transformer + memory + start-up
     python benchmarks/bench.py --quick              # fewer samples, 1 repeat: checks the harness
     python benchmarks/bench.py --models cnn,lstm --repeats 5
     python benchmarks/bench.py --mnist-epoch        # also one full MNIST epoch of the seed CNN
@@ -45,12 +45,13 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPECS = {"cnn": ROOT / "specs" / "mnist_cnn.yaml", "mlp": HERE / "specs" / "mlp.yaml",
-         "lstm": HERE / "specs" / "lstm.yaml", "gru": HERE / "specs" / "gru.yaml"}
-TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "mnist": "seed CNN, MNIST",
+         "lstm": HERE / "specs" / "lstm.yaml", "gru": HERE / "specs" / "gru.yaml",
+         "transformer": HERE / "specs" / "transformer.yaml"}
+TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "transformer": "transformer block", "mnist": "seed CNN, MNIST",
           "startup": "start-up"}
-BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64}
-SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200}  # one timed pass
-QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640}
+BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64, "transformer": 64}
+SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200, "transformer": 3200}  # one timed pass
+QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640, "transformer": 640}
 MEM_BATCHES, QUICK_MEM_BATCHES = 20, 5  # training batches a memory child runs
 VOCAB, SEQ_LEN = 5000, 80
 BUSY_LOAD = 0.5  # 1-minute load average above which the run is flagged as on a busy machine
@@ -59,7 +60,7 @@ SEED = 1234
 # memory ratios layerc/torch (lower is better)
 TARGETS = {("cnn", "train"): 1.0, ("mlp", "train"): 1.0, ("lstm", "train"): 1.0, ("gru", "train"): 1.0,
            ("cnn", "infer"): 1.0, ("mlp", "infer"): 1.0, ("lstm", "infer"): 1.0, ("gru", "infer"): 1.0,
-           ("mnist", "memory"): 1.0}
+           ("transformer", "train"): 1.0, ("transformer", "infer"): 1.0, ("mnist", "memory"): 1.0}
 
 
 def log(*parts):
@@ -84,6 +85,8 @@ def make_data(model: str, n: int):
         return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n, dtype=np.int32)
     if model == "mlp":
         return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n, dtype=np.int32)
+    if model == "transformer":
+        return rng.standard_normal((n, 64, 64), dtype=np.float32), rng.integers(0, 2, (n, 1)).astype(np.float32)
     x = rng.integers(0, VOCAB, (n, SEQ_LEN), dtype=np.int32)
     return x, rng.integers(0, 2, (n, 1)).astype(np.float32)
 
@@ -137,6 +140,8 @@ def torch_model(torch, model: str):
                              nn.Linear(64, 10))
     if model == "mlp":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    if model == "transformer":
+        return _torch_transformer(nn)
 
     class RNNNet(nn.Module):
         def __init__(self):
@@ -151,6 +156,25 @@ def torch_model(torch, model: str):
             return self.dense(h[-1])
 
     return RNNNet()
+
+
+def _torch_transformer(nn):
+    class EncoderBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = nn.MultiheadAttention(64, 4, batch_first=True)
+            self.norm1 = nn.LayerNorm(64)
+            self.ff1, self.ff2 = nn.Linear(64, 128), nn.Linear(128, 64)
+            self.norm2 = nn.LayerNorm(64)
+            self.dense = nn.Linear(64, 1)
+
+        def forward(self, x):
+            a, _ = self.attention(x, x, x, need_weights=False)
+            h = self.norm1(x + a)
+            h = self.norm2(h + self.ff2(nn.functional.relu(self.ff1(h))))
+            return self.dense(h.mean(1))
+
+    return EncoderBlock()
 
 
 def copy_weights(torch, model: str, tm, weights: list):
@@ -172,6 +196,11 @@ def _torch_layout(model, ws):
         return [k1.transpose(3, 2, 0, 1), b1, k2.transpose(3, 2, 0, 1), b2, d1.T, c1, d2.T, c2]
     if model == "mlp":
         return [w.T if w.ndim == 2 else w for w in ws]
+    if model == "transformer":  # Keras's EinsumDense (D, heads, d) kernels -> torch's packed in_proj
+        qk, qb, kk, kb, vk, vb, ok, ob, *rest = ws
+        in_w = np.concatenate([k.reshape(k.shape[0], -1).T for k in (qk, kk, vk)])
+        in_b = np.concatenate([b.ravel() for b in (qb, kb, vb)])
+        return [in_w, in_b, ok.reshape(-1, ok.shape[-1]).T, ob, *(w.T if w.ndim == 2 else w for w in rest)]
     emb, kernel, rec, bias, dk, db = ws
     u = rec.shape[0]
     if model == "lstm":  # gate order i, f, c, o in both
@@ -185,7 +214,7 @@ def torch_tensors(torch, model, x, y):
     """Tensors as a torch user would make them, once: NCHW images, int64 ids and labels."""
     if model == "cnn":
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    elif model == "mlp":
+    elif model in ("mlp", "transformer"):
         xt = torch.from_numpy(x)
     else:
         xt = torch.from_numpy(x.astype(np.int64))
@@ -735,7 +764,8 @@ def layer_times(model, trainer, x, y, bs, steps):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer samples and 1 repeat (checks the harness)")
-    ap.add_argument("--models", default="cnn,mlp,lstm,gru", help="comma-separated subset of cnn,mlp,lstm,gru")
+    ap.add_argument("--models", default="cnn,mlp,lstm,gru,transformer",
+                    help="comma-separated subset of cnn,mlp,lstm,gru,transformer")
     ap.add_argument("--repeats", type=int, help="timed passes per model (default 3, --quick 1)")
     ap.add_argument("--samples", type=int, help="samples per pass for every model (default per model)")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "latest.json", help="where the results go")

@@ -1,11 +1,11 @@
-"""Train the five reference specs from scratch and rewrite the README's results table.
+"""Train the six reference specs from scratch and rewrite the README's results table.
 
-    python benchmarks/reproduce.py                 # all five (about an hour on 2 cores)
+    python benchmarks/reproduce.py                 # all six (over an hour on 2 cores)
     python benchmarks/reproduce.py --only mnist_mlp temperature_forecast
     python benchmarks/reproduce.py --no-readme     # print the table only
 
 Results are kept per spec in benchmarks/results/reference.json; the README table is
-rewritten from it once all five have a result.
+rewritten from it once all six have a result.
 
 Each run goes through the same path as `layerc train` (a run directory under
 benchmarks/runs/), then reports the test figures the spec's header promises.
@@ -35,6 +35,7 @@ TARGETS = {
     "sms_spam_lstm": ("test accuracy", ">= 98.0%"),
     "temperature_forecast": ("test MAE (°C)", "< persistence"),
     "mnist_resnet": ("test accuracy", ">= 99.2%"),
+    "sms_spam_transformer": ("test accuracy", ">= 98.0%"),
 }
 
 
@@ -70,14 +71,23 @@ def run_one(name: str) -> dict:
         if "precision" in test:
             extra = f"; spam precision {100 * test['precision']:.1f}%, recall {100 * test['recall']:.1f}%"
         row.update(reached=f"{100 * acc:.2f}%{extra}", met=acc >= float(target.strip(">=% ")) / 100)
-    row.update(metric=metric, target=target)
+    row.update(metric=metric, target=target, machine=_machine())
     print(json.dumps(row, default=str), flush=True)
     return row
 
 
+def _machine() -> str:
+    return f"{_cpu()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+
+
 def table(rows: list[dict]) -> str:
-    machine = f"{_cpu()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"Measured by `python benchmarks/reproduce.py` on {time.strftime('%Y-%m-%d')} ({machine}).", "",
+    # rows are rerun one spec at a time: say when and where each group was measured
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r.get("measured"), r.get("machine")), []).append(f"`{r['spec']}`")
+    when = "; ".join(("" if len(groups) == 1 else ", ".join(specs) + " ") + f"on {day}" + (f" ({where})" if where else "")
+                     for (day, where), specs in groups.items())
+    lines = [f"Measured by `python benchmarks/reproduce.py`{':' if len(groups) > 1 else ''} {when}.", "",
              "| spec | metric | target | reached | met | epochs | wall time | command |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -100,7 +110,7 @@ def _cpu() -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="+", choices=list(TARGETS), help="specs to run (default: all five)")
+    ap.add_argument("--only", nargs="+", choices=list(TARGETS), help="specs to run (default: all six)")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
     args = ap.parse_args()
     out = ROOT / "benchmarks" / "results" / "reference.json"

@@ -107,7 +107,12 @@ def compile_graph(spec: Spec) -> Graph:
         layer = make_layer(s, names[i], seed=_layer_seed(spec.seed, i), dtype=spec.dtype)
         in_shapes = [shapes[src] for src in sources[i]]
         multi = getattr(layer, "multi_input", False)
-        if multi and len(in_shapes) < 2:
+        counts = getattr(layer, "input_counts", None)  # a multi-input layer that may take one
+        if counts is not None and len(in_shapes) not in counts:
+            error(("layers", i, "inputs"), f"{s.type} takes {' to '.join(map(str, counts[::len(counts) - 1]))} "
+                  f"inputs; '{names[i]}' gets {len(in_shapes)}")
+            continue
+        if multi and counts is None and len(in_shapes) < 2:
             error(("layers", i, "type"), f"{s.type} merges two or more inputs; '{names[i]}' gets "
                   f"{len(in_shapes)}", "list them in `inputs: [a, b]`", key=True)
             continue

@@ -100,6 +100,9 @@ def training_memory(model, batch_size: int, data_bytes: int = 0) -> dict:
     item = 8 if model.spec.dtype == "float64" else 4
     params = model.count_params() * item
     acts = sum(elements(n.output_shape) for n in model.nodes) * batch_size * item
+    # values a layer keeps besides its output (attention's [heads, T, S] scores and probabilities)
+    acts += sum(getattr(n.layer, "scratch_elements", lambda s: 0)(n.input_shape)
+                for n in model.nodes) * batch_size * item
     parts = {"parameters and optimizer state": 4 * params, "activations": 3 * acts, "data": data_bytes}
     return {"parts": parts, "total": sum(parts.values())}
 

@@ -1,4 +1,4 @@
-"""Smoke runs of the five reference specs: each trains a few batches on its real data and
+"""Smoke runs of the six reference specs: each trains a few batches on its real data and
 its loss falls. Full-accuracy runs are benchmarks/reproduce.py's job."""
 from pathlib import Path
 
@@ -10,7 +10,7 @@ from layerc import jobs
 from layerc.train.loop import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ["mnist_cnn", "mnist_mlp", "sms_spam_lstm", "temperature_forecast", "mnist_resnet"]
+SPECS = ["mnist_cnn", "mnist_mlp", "sms_spam_lstm", "temperature_forecast", "mnist_resnet", "sms_spam_transformer"]
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -48,6 +48,16 @@ LAYERS = {
     "Average": "merge:Average",
     "Maximum": "merge:Maximum",
     "Minimum": "merge:Minimum",
+    # attention, wrappers, sequence and noise layers
+    "MultiHeadAttention": "attention:MultiHeadAttention",
+    "TimeDistributed": "time_distributed:TimeDistributed",
+    "PositionEmbedding": "position:PositionEmbedding",
+    "Rescaling": "rescaling:Rescaling",
+    "RepeatVector": "sequence:RepeatVector",
+    "Permute": "sequence:Permute",
+    "GaussianNoise": "noise:GaussianNoise",
+    "SpatialDropout1D": "noise:SpatialDropout1D",
+    "SpatialDropout2D": "noise:SpatialDropout2D",
 }
 
 

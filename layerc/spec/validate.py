@@ -215,6 +215,17 @@ def _layer(item, path, smap: SourceMap, diags):
                                          f"SimpleRNN, not {inner['type']}", key=True))
             return None
         norm["layer"] = inner
+    if norm["type"] == "TimeDistributed" and isinstance(norm.get("layer"), (dict, str)):
+        inner_item = norm["layer"]
+        if isinstance(inner_item, dict) and any(isinstance(a, dict) and "inputs" in a for a in
+                                                [inner_item, *inner_item.values()]):
+            diags.append(smap.diagnostic(path + ("layer",), "the wrapped layer takes TimeDistributed's "
+                                         "input; give `inputs` to TimeDistributed"))
+            return None
+        inner = _layer(inner_item, path + ("layer",), smap, diags)
+        if inner is None:
+            return None
+        norm["layer"] = inner
     try:
         return cls.model_validate(norm)
     except ValidationError as e:

@@ -52,6 +52,15 @@ CASES = {
     "Average": ([[4], [4]], "Average", "float"),
     "Maximum": ([[4], [4]], "Maximum", "float"),
     "Minimum": ([[4], [4]], "Minimum", "float"),
+    "MultiHeadAttention": ([5, 4], "MultiHeadAttention: {num_heads: 2, key_dim: 3, dropout: 0.3}", "float"),
+    "TimeDistributed": ([3, 4], "TimeDistributed: {layer: {Dense: {units: 2, activation: tanh}}}", "float"),
+    "PositionEmbedding": ([5, 3], "PositionEmbedding: {sequence_length: 6}", "float"),
+    "Rescaling": ([4], "Rescaling: {scale: 0.5, offset: -1.0}", "float"),
+    "RepeatVector": ([4], "RepeatVector: {n: 3}", "float"),
+    "Permute": ([3, 4, 2], "Permute: {dims: [3, 1, 2]}", "float"),
+    "GaussianNoise": ([5], "GaussianNoise: {stddev: 0.2}", "float"),
+    "SpatialDropout1D": ([5, 3], "SpatialDropout1D: {rate: 0.4}", "float"),
+    "SpatialDropout2D": ([4, 4, 3], "SpatialDropout2D: {rate: 0.4}", "float"),
 }
 
 

@@ -24,6 +24,7 @@ InitializerName = Literal[
 ]
 Padding = Literal["valid", "same"]
 NonNegPair = tuple[NonNegInt, NonNegInt]
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
