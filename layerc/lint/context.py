@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 RECURRENT = {"SimpleRNN", "LSTM", "GRU", "Bidirectional"}
-WEIGHT_LAYERS = {"Dense", "Conv1D", "Conv2D"} | RECURRENT
+WEIGHT_LAYERS = {"Dense", "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
+                 "SeparableConv2D", "MultiHeadAttention"} | RECURRENT
 # layers that leave the activation of what they pass on as it was
 TRANSPARENT = {"Dropout", "Flatten", "Reshape"}
 # layers after which a sequence or a feature map is one vector per sample

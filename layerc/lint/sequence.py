@@ -4,7 +4,7 @@ from __future__ import annotations
 from .context import CLASSIFICATION, RECURRENT, REDUCING, layer_path, shape_text
 from .registry import rule
 
-ORDER_AWARE = RECURRENT | {"Conv1D"}  # an attention layer joins these when layerc has one
+ORDER_AWARE = RECURRENT | {"Conv1D", "MultiHeadAttention"}
 
 
 @rule("LC301", "sequence-data-without-sequence-layer",
@@ -15,14 +15,15 @@ def sequence_without_sequence_layer(ctx):
     values, not their order. The Keras guide: sequences -> LSTM/GRU, or Conv1D for local
     patterns.
 
-    Fix: add an `LSTM` or `GRU` (or `Conv1D` with pooling) after the input or the Embedding.
+    Fix: add an `LSTM` or `GRU` (or `Conv1D` with pooling, or `MultiHeadAttention` with a
+    `PositionEmbedding`) after the input or the Embedding.
     A bag-of-words baseline that ignores order on purpose may disable LC301."""
     kind = ctx.data_kind()
     if kind in ("text", "series") and not any(ctx.type(n) in ORDER_AWARE for n in ctx.graph.nodes):
         what = "text" if kind == "text" else "a time series"
         yield (ctx.data_path(), False,
                f"the data is {what}, but no layer reads its order (no LSTM, GRU, SimpleRNN, "
-               "Bidirectional or Conv1D); add one after the input or the Embedding")
+               "Bidirectional, Conv1D or MultiHeadAttention); add one after the input or the Embedding")
 
 
 @rule("LC302", "recurrent-on-images", "recurrent layers on image data")
