@@ -120,6 +120,7 @@ def train(
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", metavar="FILE|RUN_DIR",
                                                 help="Start from these weights (.npz or a run directory), by layer name."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also say what was set up or left out (TensorBoard files)."),
 ):
     """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
     from .. import jobs
@@ -152,6 +153,8 @@ def train(
                       f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
         for text in trainer.messages if quiet else ():
             console.print(text)
+        for text in trainer.details if verbose else ():
+            console.print(text, style="dim")
         if not quiet:
             display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
                                       live=console.is_terminal)
@@ -237,6 +240,12 @@ def predict(
                      prepared=prepared)
     if output != "-":
         err_console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
+
+
+from . import runs as _runs  # noqa: E402 (it uses the console and errors above)
+
+app.add_typer(_runs.app, name="runs")
+app.command()(_runs.plot)
 
 
 def _load_model(path: Path):
