@@ -154,7 +154,7 @@ def train(
         for text in trainer.messages if quiet else ():
             console.print(text)
         for text in trainer.details if verbose else ():
-            console.print(text, style="dim")
+            console.print(text, style="dim", markup=False)
         if not quiet:
             display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
                                       live=console.is_terminal)
@@ -286,7 +286,9 @@ def main(argv: Optional[list] = None):
             err_console.print(render.diagnostics(e.diagnostics))
             raise SystemExit(1)
         code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
-        err_console.print(f"[bold red]error:[/] {_one_line(e)}")
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(e))}")  # keeps `layerc[plot]`
         if not isinstance(e, CliError):
             err_console.print("(run with --debug for the traceback)", style="dim")
         raise SystemExit(code)

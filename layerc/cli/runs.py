@@ -21,7 +21,7 @@ _STATUS_STYLE = {"finished": "green", "running": "cyan", "interrupted": "yellow"
 
 @app.command("list")
 def list_runs(
-    root: Path = typer.Argument(Path("runs"), metavar="[ROOT]", help="Folder of run directories (default runs/)."),
+    root: Path = typer.Argument(Path("runs"), metavar="ROOT", help="Folder of run directories (default runs/)."),
     sort: Optional[str] = typer.Option(None, "--sort", metavar="METRIC",
                                        help="Best first by a metrics.csv column (its best epoch, e.g. val_accuracy), "
                                             "test_<metric>, epochs or duration."),
@@ -43,9 +43,9 @@ def list_runs(
     elif runs:
         console.print(runs_table(runs, sort))
     else:
-        console.print(f"no runs under {root}")
+        console.print(f"no runs under {root}", markup=False)
     for note in notes:
-        err_console.print(note, style="dim")
+        err_console.print(note, style="dim", markup=False)
 
 
 @app.command("show")
@@ -93,7 +93,7 @@ def plot(
     metrics = select_metrics(found, metric.split(",") if metric else None)
     if output is not None:
         save_plot(found, metrics, output)
-        err_console.print(f"wrote {output}")
+        err_console.print(f"wrote {output}", markup=False)
         return
     tty = console.is_terminal
     sys.stdout.write(terminal_plot(found, metrics, width=min(console.width, 160), color=tty) + "\n")
@@ -168,10 +168,10 @@ def runs_table(runs: list, sort: str | None = None) -> Table:
     if notes:
         table.add_column("note", style="dim")
     for r in runs:
-        cells = [r.name, r.run_id, Text(r.status, style=_STATUS_STYLE.get(r.status, "")), _epochs(r),
+        cells = [Text(r.name), Text(r.run_id), Text(r.status, style=_STATUS_STYLE.get(r.status, "")), _epochs(r),
                  _best(r, by_column), _test(r), duration(r.seconds)]
         if notes:
-            cells.append("; ".join([*r.notes, *([r.info["error"]] if isinstance(r.info.get("error"), str) else [])]))
+            cells.append(Text("; ".join([*r.notes, *([r.info["error"]] if isinstance(r.info.get("error"), str) else [])])))
         table.add_row(*cells)
     return table
 
