@@ -80,7 +80,7 @@ def show(
 
 
 def plot(
-    runs: List[Path] = typer.Argument(..., metavar="RUN...", help="Run directories; several are overlaid."),
+    runs: List[Path] = typer.Argument(..., metavar="RUN", help="Run directories; several are overlaid."),
     metric: Optional[str] = typer.Option(None, "--metric", metavar="NAMES",
                                          help="Comma-separated metrics, one panel each (default: all logged), e.g. loss,accuracy."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
@@ -96,7 +96,7 @@ def plot(
         err_console.print(f"wrote {output}", markup=False)
         return
     tty = console.is_terminal
-    sys.stdout.write(terminal_plot(found, metrics, width=min(console.width, 160), color=tty) + "\n")
+    sys.stdout.write(terminal_plot(found, metrics, width=min(console.width, 160) if tty else 100, color=tty) + "\n")
     sys.stdout.flush()
     if not tty:
         err_console.print("(a text plot: give --output curves.png for an image)")
@@ -118,12 +118,15 @@ def run_files(run: Path) -> list[tuple[str, int]]:
     """(name, bytes) of a run's files; a folder (TensorBoard's train/) counts its files' bytes."""
     out = []
     for p in sorted(run.iterdir()):
-        if p.name.startswith("."):
+        try:
+            if p.name.startswith("."):
+                continue
+            if p.is_dir():
+                out.append((p.name + "/", sum(f.stat().st_size for f in p.rglob("*") if f.is_file())))
+            elif p.is_file():
+                out.append((p.name, p.stat().st_size))
+        except OSError:  # vanished or unreadable meanwhile: not worth failing `show` for
             continue
-        if p.is_dir():
-            out.append((p.name + "/", sum(f.stat().st_size for f in p.rglob("*") if f.is_file())))
-        elif p.is_file():
-            out.append((p.name, p.stat().st_size))
     return out
 
 
