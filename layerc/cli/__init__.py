@@ -297,6 +297,6 @@ def main(argv: Optional[list] = None):
 def _one_line(e: Exception) -> str:
     text = str(e).strip() or type(e).__name__
     known = (CliError, OSError, ValueError, MemoryError)
-    if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "InputError"):
+    if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "Diverged", "InputError"):
         return text
     return text if isinstance(e, known) else f"{type(e).__name__}: {text}"
