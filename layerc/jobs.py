@@ -150,7 +150,8 @@ def train(spec_path=None, *, overrides=(), run_root="runs", run_dir=None, resume
 def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs, *,
            run_root="runs", run_dir=None, init_weights=None) -> TrainResult:
     from .data.timeseries import target_scale
-    from .train.loop import Interrupted, Trainer
+    from .runs.tensorboard import event_logger
+    from .train.loop import Diverged, Interrupted, Trainer
 
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
@@ -177,8 +178,12 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
         else:
             run_dir = resume
         recorder = RunRecorder(run_dir, info)
-        trainer = Trainer(model, spec.train, callbacks=[recorder, *callbacks],
+        events, events_note = event_logger(run_dir, spec.train, _resolved_yaml(spec))
+        if events is not None:  # before the recorder: an epoch's events precede its checkpoint
+            stack.callback(events.close)
+        trainer = Trainer(model, spec.train, callbacks=[*([events] if events else []), recorder, *callbacks],
                           target_scale=target_scale(data.fitted))
+        trainer.details.append(events_note)
         if any(getattr(m, "scale", 1.0) != 1.0 for m in trainer.metrics):
             trainer.note("the targets are scaled for training: the loss is on the scaled targets, "
                          "mae/mse/rmse are in the data's own units")
@@ -203,17 +208,32 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                 except Interrupted:
                     save_checkpoint(run_dir, trainer)
                     result.interrupted = received[0] if received else "stop"
+                    _record_status(run_dir, info, "interrupted")
                     return result
                 if data.test is not None:
                     result.test = trainer.evaluate(*data.test)
                     info["test_metrics"] = result.test
-                    write_json(run_dir / "run.json", info)
+                _record_status(run_dir, info, "finished")
                 save_checkpoint(run_dir, trainer, finished=True)
             except _Abandoned:  # files are written atomically: the last checkpoint on disk is whole
                 result.interrupted, result.abandoned = "SIGINT", True
+                _record_status(run_dir, info, "interrupted")
                 return result
+            except Exception as e:
+                with contextlib.suppress(OSError):  # the error that stopped training is the one to report
+                    _record_status(run_dir, info, "diverged" if isinstance(e, Diverged) else "failed", e)
+                raise
         result.history = trainer.history
         return result
+
+
+def _record_status(run_dir: Path, info: dict, status: str, error: Exception | None = None) -> None:
+    """run.json's `status` (finished, interrupted, diverged, failed) and the error that ended it."""
+    info["status"] = status
+    info.pop("error", None)
+    if error is not None:
+        info["error"] = str(error).strip() or type(error).__name__
+    write_json(run_dir / "run.json", info)
 
 
 def _load_init_weights(model, path) -> str:

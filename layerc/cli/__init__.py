@@ -174,6 +174,7 @@ def train(
     init_weights: Optional[Path] = typer.Option(None, "--init-weights", metavar="FILE|RUN_DIR",
                                                 help="Start from these weights (.npz or a run directory), by layer name."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final results."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also say what was set up or left out (TensorBoard files)."),
 ):
     """Train a spec on its data; checkpoints every epoch; Ctrl-C saves and stops."""
     from .. import jobs
@@ -206,6 +207,8 @@ def train(
                       f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
         for text in trainer.messages if quiet else ():
             console.print(text)
+        for text in trainer.details if verbose else ():
+            console.print(text, style="dim", markup=False)
         if not quiet:
             display = ProgressDisplay(console, trainer.spec.epochs, trainer.spec.batch_size,
                                       live=console.is_terminal)
@@ -354,6 +357,12 @@ def export(
     console.print(f"wrote {output} ({what}; {model.count_params():,} params)")
 
 
+from . import runs as _runs  # noqa: E402 (it uses the console and errors above)
+
+app.add_typer(_runs.app, name="runs")
+app.command()(_runs.plot)
+
+
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
     from ..check import check_file
@@ -403,7 +412,7 @@ def main(argv: Optional[list] = None):
 def _one_line(e: Exception) -> str:
     text = str(e).strip() or type(e).__name__
     known = (CliError, OSError, ValueError, MemoryError)
-    if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "InputError"):
+    if type(e).__name__ in ("RunError", "DataError", "ResourceError", "TrainingError", "Diverged", "InputError"):
         return text
     return text if isinstance(e, known) else f"{type(e).__name__}: {text}"
 
@@ -413,11 +422,9 @@ from .diff import diff as _diff  # noqa: E402
 
 app.command(name="diff")(_diff)
 
-runs_app = typer.Typer(name="runs", help="Training runs: compare them.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs")
 from .compare import compare as _compare  # noqa: E402
 
-runs_app.command(name="compare")(_compare)
+_runs.app.command(name="compare")(_compare)
 from .init import init as _init  # noqa: E402
 
 app.command(name="init")(_init)

@@ -217,8 +217,8 @@ def write_metrics_csv(path: Path, history: list[dict]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
-    for row in history:
-        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    for row in history:  # full precision (as Keras's CSVLogger): what training printed, read back
+        w.writerow({k: (repr(float(v)) if isinstance(v, float) else v) for k, v in row.items()})
     atomic_write(path, buf.getvalue().encode())
 
 

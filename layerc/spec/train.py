@@ -294,6 +294,9 @@ class TrainSpec(Strict):
     epochs: PosInt = 1
     shuffle: StrictBool = True
     callbacks: list[CallbackSpec] = []
+    tensorboard: StrictBool = Field(True, description="write TensorBoard event files (every epoch's loss, "
+                                    "metrics and learning rate, and the spec) into the run directory, "
+                                    "when tensorboardX is installed; false turns them off")
 
     @field_validator("optimizer", mode="before")
     @classmethod
@@ -318,7 +321,7 @@ class TrainSpec(Strict):
 
 # -- validating only the models a section names -------------------------------------------
 
-FIT_ARGS = ("batch_size", "epochs", "shuffle")
+FIT_ARGS = ("batch_size", "epochs", "shuffle", "tensorboard")
 _NAMED = {"optimizer": (OptimizerSpec, None, True), "loss": (LossSpec, LOSS_ALIASES, False),
           "metrics": (MetricSpec, METRIC_ALIASES, False), "callbacks": (CallbackSpec, None, False)}
 

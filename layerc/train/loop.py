@@ -28,6 +28,10 @@ class TrainingError(Exception):
     """Training cannot go on (a diverging loss, data that does not fit the model)."""
 
 
+class Diverged(TrainingError):
+    """The loss became non-finite or grew past DIVERGENCE times the first batch's."""
+
+
 class Interrupted(Exception):
     """Training stopped at a batch boundary because a stop was requested (Ctrl-C, SIGTERM)."""
 
@@ -68,6 +72,7 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler
         self.save_best = False
         self.messages: list[str] = []
+        self.details: list[str] = []  # shown with --verbose only
 
     # -- reporting hooks ---------------------------------------------------------------
     def note(self, text: str):
@@ -142,14 +147,14 @@ class Trainer:
                 xb, yb = [a[idx] for a in xs], y[idx]
                 value = self.train_step(xb if len(xb) > 1 else xb[0], yb)
                 if not math.isfinite(value):
-                    raise TrainingError(
+                    raise Diverged(
                         f"the loss became {value} at epoch {epoch + 1}, batch {self.step + 1}; "
                         "training stopped (try a lower learning rate, clipnorm, or check the data "
                         "for extreme values)")
                 if self.first_loss is None:
                     self.first_loss = float(value)
                 elif value > DIVERGENCE * max(abs(self.first_loss), 1e-3):
-                    raise TrainingError(
+                    raise Diverged(
                         f"the loss diverged at epoch {epoch + 1}, batch {self.step + 1}: {value:.3g}, "
                         f"over {DIVERGENCE:.0e} times the first batch's {self.first_loss:.3g}; training "
                         "stopped, the last good checkpoint is kept (try a lower learning rate, clipnorm, "
