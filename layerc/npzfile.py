@@ -32,18 +32,24 @@ def read_header(f) -> tuple[tuple, np.dtype]:
     return tuple(shape), dtype, fortran
 
 
-def member_headers(path: Path, names) -> dict:
-    """{name: (shape, dtype)} of the named members found, from their .npy headers alone."""
+def _open(path: Path) -> zipfile.ZipFile:
+    """The archive, refused if it is no zip or has more than MAX_MEMBERS members."""
     try:
         z = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         raise NpzError(NOT_NUMPY) from None
+    if len(z.infolist()) > MAX_MEMBERS:
+        z.close()
+        raise NpzError(f"has {len(z.infolist())} members (at most {MAX_MEMBERS}); refused")
+    return z
+
+
+def member_headers(path: Path, names) -> dict:
+    """{name: (shape, dtype)} of the named members found, from their .npy headers alone."""
     out = {}
-    with z:
-        if len(z.infolist()) > MAX_MEMBERS:
-            raise NpzError(f"has {len(z.infolist())} members (at most {MAX_MEMBERS}); refused")
+    with _open(path) as z:
         members = set(z.namelist())
         for name in names:
             if name + ".npy" in members:
@@ -63,17 +69,9 @@ def read_npz(path: Path, keep=None, expected: dict | None = None, max_bytes: int
         max_bytes: the most the kept members may declare in all (None: no cap).
     """
     expected = expected or {}
-    try:
-        z = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        raise NpzError(NOT_NUMPY) from None
     out = {}
-    with z:
+    with _open(path) as z:
         infos = z.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise NpzError(f"has {len(infos)} members (at most {MAX_MEMBERS}); refused")
         kept = [i for i in infos if keep is None or keep(i.filename.removesuffix(".npy"))]
         declared = sum(i.file_size for i in kept)
         if max_bytes is not None and declared > max_bytes:
