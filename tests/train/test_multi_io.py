@@ -153,3 +153,149 @@ def test_a_mapping_naming_no_output_is_a_located_error():
 def test_a_bad_loss_in_a_mapping_is_located():
     text = SPEC.replace("size: mse}", "size: msq}")
     assert located(text).startswith("two.yaml:15:55: train.loss.size: unknown type 'msq'")
+
+
+# -- from a data: section (an .npz with one array per input and output) ---------------------
+
+import csv  # noqa: E402
+import json  # noqa: E402
+
+from layerc import jobs  # noqa: E402
+from layerc.data import DataError  # noqa: E402
+from layerc.runs import load_arrays  # noqa: E402
+from layerc.train.callbacks import Callback  # noqa: E402
+
+DATA = """\
+data:
+  format: npz
+  train: two.npz
+  validation_split: 0.2
+  test_split: 0.1
+"""
+
+
+@pytest.fixture
+def two_npz(tmp_path):
+    """two.yaml with its data, two.npz (200 samples); returns a writer(text replacements, arrays)."""
+    x, y = data(200)
+    arrays = {**x, **y}
+
+    def write(replace=None, **changed):
+        np.savez(tmp_path / "two.npz", **{k: v for k, v in {**arrays, **changed}.items() if v is not None})
+        text = SPEC + DATA
+        for old, new in (replace or {}).items():
+            assert old in text
+            text = text.replace(old, new)
+        (tmp_path / "two.yaml").write_text(text)
+        return tmp_path / "two.yaml"
+
+    return write
+
+
+def test_train_from_the_data_section_logs_every_output(two_npz, tmp_path):
+    result = jobs.train(two_npz(), run_dir=tmp_path / "run")
+    rows = list(csv.DictReader(open(result.run_dir / "metrics.csv")))
+    assert len(rows) == 4
+    assert {"loss", "kind_loss", "size_loss", "kind_accuracy", "size_mae", "val_kind_accuracy",
+            "val_size_mae"} <= set(rows[0])
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert set(info["test_metrics"]) == {"loss", "kind_loss", "size_loss", "kind_accuracy", "size_mae"}
+    # the logged test figures are the trained model's predictions scored by hand
+    spec, model, fitted = jobs.load_trained(result.run_dir, None)
+    test = jobs.load_dataset(spec, model).test
+    x, y = dict(zip(model.input_names, test[0])), dict(zip(model.output_names, test[1]))
+    for key, value in direct(model, x, y).items():
+        assert info["test_metrics"][key] == pytest.approx(value, rel=1e-5), key
+    result = jobs.evaluate(result.run_dir)
+    assert result["split"] == "test" and result["samples"] == 20
+    assert result["kind_accuracy"] == pytest.approx(info["test_metrics"]["kind_accuracy"])
+
+
+def test_splits_over_the_arrays_are_seeded_and_aligned(two_npz, tmp_path):
+    spec = layerc.load_spec(two_npz())
+    model = layerc.build(spec)
+    first, again = jobs.load_dataset(spec, model), jobs.load_dataset(spec, model)
+    assert [len(p[0][0]) for p in (first.train, first.validation, first.test)] == [144, 36, 20]
+    for part, same in zip((first.train, first.validation, first.test), (again.train, again.validation, again.test)):
+        for a, b in zip([*part[0], *part[1]], [*same[0], *same[1]]):
+            assert np.array_equal(a, b)
+    # each sample's arrays stay together: the targets are still the function of its inputs
+    (a, b), (kind, size) = first.train
+    assert np.allclose(size[:, 0], a.sum(1) - b.sum(1), atol=1e-5)
+    assert np.array_equal(kind, (a[:, 0] + b[:, 0] > 0).astype(int) + (a[:, 1] > 1))
+
+
+def test_x_keys_and_y_keys_name_the_files_arrays(two_npz, tmp_path):
+    x, y = data(200)
+    path = two_npz({"  train: two.npz\n": "  train: two.npz\n  x_keys: {a: left}\n  y_keys: {kind: cls}\n"},
+                   a=None, kind=None, left=x["a"], cls=y["kind"])
+    assert jobs.train(path, run_dir=tmp_path / "run").history
+
+
+def data_error(path, tmp_path):
+    with pytest.raises(DataError) as e:
+        jobs.train(path, run_dir=tmp_path / "bad")
+    return str(e.value)
+
+
+def test_a_missing_input_array_is_named(two_npz, tmp_path):
+    assert data_error(two_npz(b=None), tmp_path) == \
+        f"{tmp_path}/two.npz: has no array 'b' for input 'b' (it has: a, kind, size)"
+
+
+def test_an_output_without_data_is_named(two_npz, tmp_path):
+    assert data_error(two_npz(size=None), tmp_path) == \
+        f"{tmp_path}/two.npz: has no array 'size' for output 'size' (it has: a, b, kind)"
+
+
+def test_wrong_shapes_are_named(two_npz, tmp_path):
+    assert data_error(two_npz(b=np.zeros((200, 5), "float32")), tmp_path) == (
+        f"train input 'b' ({tmp_path}/two.npz[b]): each sample has shape (5,) (5 values) but the "
+        "model's input shape is (3,)")
+    assert "train output 'size'" in data_error(two_npz(size=np.zeros((200, 2), "float32")), tmp_path)
+
+
+def test_mismatched_sample_counts_are_named(two_npz, tmp_path):
+    x, _ = data(200)
+    assert data_error(two_npz(b=x["b"][:150]), tmp_path) == \
+        f"{tmp_path}/two.npz: the arrays hold different numbers of samples (a 200, b 150, kind 200, size 200)"
+
+
+def test_keys_naming_no_input_and_other_formats_are_located(two_npz, tmp_path):
+    path = two_npz({"  train: two.npz\n": "  train: two.npz\n  x_keys: {c: left}\n"})
+    with pytest.raises(layerc.SpecError) as e:
+        layerc.build(layerc.load_spec(path))
+    (d,) = e.value.diagnostics
+    assert (d.line, d.col, d.message) == (23, 12, "`data.x_keys` names 'c', which is no model input")
+    path = two_npz({"format: npz": "format: csv\n  target: kind"})
+    with pytest.raises(layerc.SpecError) as e:
+        jobs.train(path, run_dir=tmp_path / "csv")
+    (d,) = e.value.diagnostics
+    assert (d.line, d.col) == (21, 11) and "several inputs or outputs reads `format: npz`" in d.message
+
+
+class StopAfter(Callback):
+    def __init__(self, batches):
+        self.left = batches
+
+    def on_batch_end(self, trainer, step, logs):
+        self.left -= 1
+        if self.left == 0:
+            trainer.stop_requested = True
+
+
+@pytest.mark.parametrize("stop_after", [5, 9, 21])
+def test_interrupted_then_resumed_is_bit_exact(two_npz, tmp_path, stop_after):
+    spec = two_npz()
+    whole = jobs.train(spec, run_dir=tmp_path / "whole")
+    part = jobs.train(spec, run_dir=tmp_path / "part", callbacks=[StopAfter(stop_after)])
+    assert part.interrupted
+    done = jobs.train(resume=part.run_dir)
+    a, b = load_arrays(whole.run_dir / "weights.npz"), load_arrays(done.run_dir / "weights.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert (whole.run_dir / "metrics.csv").read_text().splitlines()[0] == \
+        (done.run_dir / "metrics.csv").read_text().splitlines()[0]
+    rows_a = list(csv.DictReader(open(whole.run_dir / "metrics.csv")))
+    rows_b = list(csv.DictReader(open(done.run_dir / "metrics.csv")))
+    for ra, rb in zip(rows_a, rows_b):
+        assert {k: v for k, v in ra.items() if k != "seconds"} == {k: v for k, v in rb.items() if k != "seconds"}
