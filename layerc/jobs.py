@@ -80,7 +80,7 @@ def _load_named(spec, model):
 
 
 def _loss_name(spec):
-    return spec.train.loss.type if spec.train else None
+    return spec.train.one_loss().type if spec.train else None
 
 
 def _diag(spec, path, message):
@@ -484,7 +484,10 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
     if report:
         from .train.report import check_classifier
 
-        check_classifier(spec.train.loss.type)  # before reading any data
+        if len(model.output_names) > 1:
+            raise RunError("--report covers models with one output; this one has "
+                           f"{len(model.output_names)} ({', '.join(model.output_names)})")
+        check_classifier(spec.train.one_loss().type)  # before reading any data
     data = load_dataset(spec, model)
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
@@ -623,7 +626,7 @@ def write_output(path: Path, y, table=None) -> None:
 
 def _check_output(path: Path) -> None:
     if str(path) != "-" and path.suffix not in (".npy", ".csv", ".npz"):
-        raise RunError(f"{path}: write predictions to a .npy, .csv (or, with several outputs, .npz) file, "
+        raise RunError(f"{path}: write predictions to a .npy or .csv file (.npz with several outputs), "
                        "or - for standard output")
 
 

@@ -343,6 +343,10 @@ class TrainSpec(Strict):
         """The loss spec of one output (None when a mapping names it not)."""
         return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
 
+    def one_loss(self):
+        """The loss of a model with one output, however written (a mapping names only it)."""
+        return next(iter(self.loss.values())) if isinstance(self.loss, dict) else self.loss
+
     def weight_for(self, output: str) -> float:
         return 1.0 if self.loss_weights is None else float(self.loss_weights.get(output, 1.0))
 

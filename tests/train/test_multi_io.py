@@ -299,3 +299,17 @@ def test_interrupted_then_resumed_is_bit_exact(two_npz, tmp_path, stop_after):
     rows_b = list(csv.DictReader(open(done.run_dir / "metrics.csv")))
     for ra, rb in zip(rows_a, rows_b):
         assert {k: v for k, v in ra.items() if k != "seconds"} == {k: v for k, v in rb.items() if k != "seconds"}
+
+
+def test_a_single_output_may_name_its_loss_and_trains_as_before(tiny_spec, tmp_path):
+    plain = tiny_spec(epochs=2)
+    named = tmp_path / "named.yaml"
+    named.write_text(plain.read_text().replace("loss: sparse_categorical_crossentropy",
+                                               "loss: {dense_1: sparse_categorical_crossentropy}")
+                     .replace("metrics: [accuracy]", "metrics: {dense_1: [accuracy]}"))
+    a = jobs.train(plain, run_dir=tmp_path / "a")
+    b = jobs.train(named, run_dir=tmp_path / "b")
+    wa, wb = load_arrays(a.run_dir / "weights.npz"), load_arrays(b.run_dir / "weights.npz")
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+    assert [r["accuracy"] for r in a.history] == [r["accuracy"] for r in b.history]
+    assert jobs.evaluate(b.run_dir, report=True)["accuracy"] == jobs.evaluate(a.run_dir)["accuracy"]
