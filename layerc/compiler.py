@@ -91,6 +91,12 @@ def compile_graph(spec: Spec) -> Graph:
         if out not in names:
             error(("outputs",) + ((j,) if not isinstance(spec.outputs, str) else ()),
                   f"`outputs` names {out!r}, which is no layer", did_you_mean(out, names))
+    if spec.train is not None and not diags:
+        for path, message, hint in spec.train.check_outputs(outputs):
+            error(path, message, hint, key=len(path) > 2)
+    if hasattr(spec.data, "check_names") and not diags:
+        for path, message, hint in spec.data.check_names(list(inputs), outputs):
+            error(path, message, hint, key=True)
     if diags:
         raise SpecError(diags)
 

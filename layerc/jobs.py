@@ -53,8 +53,8 @@ def load_dataset(spec, model):
 
     if spec.data is None:
         raise SpecError([_diag(spec, (), "the spec has no `data:` section to train or evaluate on")])
-    if len(model.input_names) != 1:
-        raise RunError("the data loaders feed single-input models; use the Python API for several inputs")
+    if len(model.input_names) != 1 or len(model.output_names) != 1:
+        return _load_named(spec, model)
     from .data.peek import data_diagnostics
 
     if diags := data_diagnostics(spec, model):  # located, before any data is read
@@ -65,8 +65,22 @@ def load_dataset(spec, model):
                      seed=spec.seed, dtype=spec.dtype)
 
 
+def _load_named(spec, model):
+    """The data of a model with several inputs or outputs: an .npz with an array for each."""
+    from .data import load_named_data
+
+    if getattr(spec.data, "format", None) != "npz":
+        key = "format" if hasattr(spec.data, "format") else "dataset"
+        raise SpecError([_diag(spec, ("data", key), "a model with several inputs or outputs reads `format: npz`, "
+                                                    "one array per input and per output, named after them")])
+    spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
+    losses = {n: spec.train.loss_for(n).type if spec.train else None for n in model.output_names}
+    return load_named_data(spec.data, spec_dir=spec_dir, model=model, losses=losses, seed=spec.seed,
+                           dtype=spec.dtype)
+
+
 def _loss_name(spec):
-    return spec.train.loss.type if spec.train else None
+    return spec.train.one_loss().type if spec.train else None
 
 
 def _diag(spec, path, message):
@@ -490,7 +504,10 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
     if report:
         from .train.report import check_classifier
 
-        check_classifier(spec.train.loss.type)  # before reading any data
+        if len(model.output_names) > 1:
+            raise RunError("--report covers models with one output; this one has "
+                           f"{len(model.output_names)} ({', '.join(model.output_names)})")
+        check_classifier(spec.train.one_loss().type)  # before reading any data
     data = load_dataset(spec, model)
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
@@ -500,7 +517,7 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
     if part is None:
         raise RunError("the data has no test or validation split to evaluate on")
     metrics = Trainer(model, spec.train, target_scale=target_scale(data.fitted)).evaluate(*part)
-    result = {"split": split, "samples": int(len(part[1])), **metrics}
+    result = {"split": split, "samples": int(len(part[1][0] if isinstance(part[1], list) else part[1])), **metrics}
     if report:
         from .data.builtin import CLASS_NAMES
         from .train.report import split_report
@@ -525,6 +542,10 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     if output_path is not None:
         _check_output(Path(output_path))  # before any work
     spec, model, fitted = load_trained(spec_path, weights, overrides, data_state)
+    if len(model.input_names) > 1 or len(model.output_names) > 1:
+        return _predict_named(spec, model, fitted or {}, input_path, output_path, batch_size)
+    if output_path is not None and Path(output_path).suffix == ".npz":
+        raise RunError(f"{output_path}: a model with one output writes its predictions to .npy or .csv")
     if str(input_path) == "-":
         import sys
 
@@ -540,7 +561,45 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     return y
 
 
-def output_columns(spec, model, fitted: dict, y) -> tuple[list[str], list]:
+def _predict_named(spec, model, fitted, input_path, output_path, batch_size) -> dict:
+    """predict for several inputs or outputs: an .npz with one array per input in, one array
+    per output out ({output: array}; an .npz by output name, or CSV columns prefixed by it)."""
+    import sys
+
+    import numpy as np
+
+    from .data import named
+    from .data.inputs import inverse_targets
+    from .data.prepare import loss_task
+
+    stdin = str(input_path) == "-"
+    raw = named.read_inputs(input_path, sys.stdin.buffer.read() if stdin else None)
+    xs = named.prepare(raw, fitted, model, "standard input" if stdin else str(input_path))
+    ys = model.predict(xs, batch_size=batch_size)
+    outs = {n: inverse_targets(y, {}) for n, y in zip(model.output_names, ys if len(model.output_names) > 1 else [ys])}
+    if output_path is None:
+        return outs
+    path = Path(output_path)
+    if str(path) != "-" and path.suffix == ".npz":
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **outs)
+        atomic_write(path, buf.getvalue())
+        return outs
+    if str(path) != "-" and path.suffix == ".npy":
+        raise RunError(f"{path}: a model with several outputs writes its predictions to .npz or .csv")
+    header, columns = [], []
+    for name, y in outs.items():
+        task = ((fitted.get("outputs") or {}).get(name) or {}).get("task") or loss_task(spec.train.loss_for(name).type)
+        h, rows = output_columns(spec, model, {"task": task}, y, name)
+        header += [f"{name}_{c}" for c in h] if h[0] == "predicted" else h  # a classifier's columns
+        columns.append(rows)
+    write_output(path, None, (header, [sum(r, []) for r in zip(*columns)]))
+    return outs
+
+
+def output_columns(spec, model, fitted: dict, y, name=None) -> tuple[list[str], list]:
     """(header, rows) of a predictions table: the predicted class by name and each class's
     probability for classifiers, else one column per output value named after the output."""
     import numpy as np
@@ -557,7 +616,7 @@ def output_columns(spec, model, fitted: dict, y) -> tuple[list[str], list]:
         return (["predicted"] + [f"p_{n}" for n in names[:probs.shape[1]]],
                 [[names[c]] + list(p) for c, p in zip(picked, probs)])
     column = (fitted.get("timeseries") or {}).get("column")
-    base = column if isinstance(column, str) else model.output_names[0]
+    base = column if isinstance(column, str) else (name or model.output_names[0])
     header = [base] if flat.shape[1] == 1 else [f"{base}_{i}" for i in range(flat.shape[1])]
     return header, [list(r) for r in flat]
 
@@ -586,8 +645,9 @@ def write_output(path: Path, y, table=None) -> None:
 
 
 def _check_output(path: Path) -> None:
-    if str(path) != "-" and path.suffix not in (".npy", ".csv"):
-        raise RunError(f"{path}: write predictions to a .npy or .csv file, or - for standard output")
+    if str(path) != "-" and path.suffix not in (".npy", ".csv", ".npz"):
+        raise RunError(f"{path}: write predictions to a .npy or .csv file (.npz with several outputs), "
+                       "or - for standard output")
 
 
 def _cell(v) -> str:

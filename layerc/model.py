@@ -135,7 +135,7 @@ class Model:
         """Inputs as a list of arrays of the right dtype; InputError naming both shapes if not."""
         import numpy as np
 
-        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        arrays = self._by_names(inputs, self.input_names, "input")
         if len(arrays) != len(self.input_names):
             raise InputError(f"the model takes {len(self.input_names)} inputs "
                              f"({', '.join(self.input_names)}), got {len(arrays)}")
@@ -158,6 +158,31 @@ class Model:
             out.append(x if x.dtype == dtype else x.astype(dtype))
         return out
 
+    @staticmethod
+    def _by_names(arrays, names, what) -> list:
+        """A dict by name (every name, no other), a list in order, or one array -> a list."""
+        if isinstance(arrays, dict):
+            unknown = [k for k in arrays if k not in names]
+            missing = [n for n in names if n not in arrays]
+            if unknown or missing:
+                raise InputError(f"the model's {what}s are {', '.join(names)}; "
+                                 + (f"no {what} {unknown[0]!r}" if unknown else f"{what} {missing[0]!r} is missing"))
+            return [arrays[n] for n in names]
+        return list(arrays) if isinstance(arrays, (list, tuple)) else [arrays]
+
+    def targets(self, y):
+        """Targets as the trainer takes them: one array for a single output, else a list in
+        output order (from a dict by output name or a list)."""
+        ys = self._by_names(y, self.output_names, "output")
+        if len(ys) != len(self.output_names):
+            raise InputError(f"the model has {len(self.output_names)} outputs "
+                             f"({', '.join(self.output_names)}), got {len(ys)} target arrays")
+        if len(ys) == 1:
+            return ys[0]
+        if any(len(a) != len(ys[0]) for a in ys):
+            raise InputError("all targets must have the same number of samples")
+        return ys
+
     def forward(self, inputs, training: bool = False, logits: bool = False, input_grads: bool = False):
         """Run the graph. Returns (outputs, backprop); outputs is an array for a
         single-output model, else a list; backprop takes the same form and stores every
@@ -170,8 +195,9 @@ class Model:
             layer.input_grad = input_grads
         values = dict(zip(self.input_names, xs))
         masks = {name: None for name in self.input_names}
-        for layer in self.output_layers():
-            layer.fused_output = logits
+        fused = logits if isinstance(logits, list) else [logits] * len(self.output_names)
+        for layer, f in zip(self.output_layers(), fused):
+            layer.fused_output = f
         tape = []
         with self._blas_threads():
             for node in self.nodes:
@@ -245,12 +271,16 @@ class Model:
         from .train.callbacks import EpochPrinter
 
         trainer = self.trainer()
-        xs = x if isinstance(x, (list, tuple)) else [x]
+        xs, y = self._by_names(x, self.input_names, "input"), self.targets(y)
+        multi = len(self.output_names) > 1
         if validation_split:
-            cut = int(len(y) * (1 - validation_split))
-            validation_data = ([a[cut:] for a in xs], y[cut:])
-            xs, y = [a[:cut] for a in xs], y[:cut]
-        if validation_data is not None and len(validation_data[0]) == 1 and isinstance(validation_data[0], list):
+            cut = int((len(y[0]) if multi else len(y)) * (1 - validation_split))
+            validation_data = ([a[cut:] for a in xs], [a[cut:] for a in y] if multi else y[cut:])
+            xs, y = [a[:cut] for a in xs], ([a[:cut] for a in y] if multi else y[:cut])
+        elif validation_data is not None:
+            validation_data = (self._by_names(validation_data[0], self.input_names, "input"),
+                               self.targets(validation_data[1]))
+        if validation_data is not None and len(validation_data[0]) == 1:
             validation_data = (validation_data[0][0], validation_data[1])
         epochs = epochs or (self.spec.train.epochs if self.spec.train else 1)
         start = trainer.epoch
@@ -271,6 +301,7 @@ class Model:
         return {k: [row.get(k) for row in trainer.history] for k in keys}
 
     def evaluate(self, x, y, batch_size=None) -> dict:
-        """Loss and metrics in inference mode, as a dict."""
-        return self.trainer().evaluate(x, y, batch_size)
+        """Loss and metrics in inference mode, as a dict (`<output>_<metric>` with several outputs)."""
+        xs = self._by_names(x, self.input_names, "input")
+        return self.trainer().evaluate(xs if len(xs) > 1 else xs[0], self.targets(y), batch_size)
 

@@ -200,8 +200,8 @@ def train(
     def on_start(trainer, run, data):
         nonlocal display
         started.append(trainer)
-        n_train = len(data.train[1])
-        n_val = len(data.validation[1]) if data.validation is not None else 0
+        n_train = len(data.train[0][0] if isinstance(data.train[0], list) else data.train[0])
+        n_val = data.info.get("sizes", {}).get("validation", 0) if data.validation is not None else 0
         what = "resuming" if resume else "training"
         console.print(f"[bold]{what}[/] {trainer.model.name}: {n_train:,} training samples"
                       f"{f', {n_val:,} validation' if n_val else ''}; run directory {run}")
@@ -294,7 +294,7 @@ def predict(
     weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE", help="Weights file (a run's weights.npz)."),
     input: str = typer.Option(..., "--input", metavar="FILE",
                               help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin."),
-    output: str = typer.Option("-", "--output", metavar="FILE", help="Predictions to .csv, .npy, or - for stdout (CSV)."),
+    output: str = typer.Option("-", "--output", metavar="FILE", help="Predictions to .csv, .npy (.npz with several outputs), or - for stdout (CSV)."),
     data_state: Optional[Path] = typer.Option(None, "--data-state", metavar="FILE",
                                               help="The run's fitted data state (default: data.json beside the weights)."),
     prepared: bool = typer.Option(False, "--prepared", help="Inputs already prepared: skip the data section's preparation."),
@@ -305,7 +305,10 @@ def predict(
 
     y = jobs.predict(spec, weights, input, output, batch_size=batch_size, data_state=data_state,
                      prepared=prepared)
-    if output != "-":
+    if output != "-" and isinstance(y, dict):  # several outputs: one array each
+        shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in y.items())
+        err_console.print(f"wrote {len(next(iter(y.values()))):,} predictions ({shapes}) to {output}")
+    elif output != "-":
         err_console.print(f"wrote {len(y):,} predictions of shape {y.shape[1:]} to {output}")
 
 

@@ -11,7 +11,8 @@ spec's data (data/peek.py) without importing NumPy.
 from .errors import DataError
 
 _FROM = {"estimate_bytes": "estimate", "inverse_targets": "inputs", "prepare_inputs": "inputs",
-         "read_input_file": "inputs", "Dataset": "loader", "load_data": "loader", "resolve_spec": "loader"}
+         "read_input_file": "inputs", "Dataset": "loader", "load_data": "loader", "resolve_spec": "loader",
+         "load_named_data": "loader"}
 
 
 def __getattr__(name):

@@ -47,6 +47,13 @@ def read_npy(path: Path, limit: int | None = None) -> np.ndarray:
 
 def read_npz(path: Path, keys: tuple[str, str], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two named arrays from an .npz archive."""
+    out = read_npz_arrays(path, keys, limit)
+    return out[0], out[1]
+
+
+def read_npz_arrays(path: Path, keys, limit: int | None = None, labels: dict | None = None) -> list[np.ndarray]:
+    """Named arrays from an .npz archive, in `keys` order; `labels` says what a key is for
+    (`input 'a'`), for the message when it is missing."""
     sniff(path)
     try:
         z = np.load(path, allow_pickle=False)
@@ -58,7 +65,9 @@ def read_npz(path: Path, keys: tuple[str, str], limit: int | None = None) -> tup
         with z:
             missing = [k for k in keys if k not in z.files]
             if missing:
-                raise DataError(f"{path}: has no array {missing[0]!r} (it has: {', '.join(z.files) or 'none'})")
+                what = f" for {labels[missing[0]]}" if labels and missing[0] in labels else ""
+                raise DataError(f"{path}: has no array {missing[0]!r}{what} "
+                                f"(it has: {', '.join(z.files) or 'none'})")
             out = []
             for k in keys:
                 try:
@@ -68,7 +77,7 @@ def read_npz(path: Path, keys: tuple[str, str], limit: int | None = None) -> tup
                 out.append(_numeric(a[:limit] if a.ndim else a, path, f"[{k}]"))
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise _refuse(path, e) from None
-    return out[0], out[1]
+    return out
 
 
 def npy_shape(path: Path) -> tuple[tuple, np.dtype]:

@@ -88,6 +88,21 @@ def load_data(data_spec, *, spec_dir: Path | None, input_shape: tuple, output_sh
     return ds
 
 
+def load_named_data(data_spec, *, spec_dir: Path | None, model, losses: dict, seed: int,
+                    dtype: str = "float32") -> Dataset:
+    """`load_data` for a model with several inputs or outputs: an .npz with one array per
+    input and output, by name (see data/named.py). x and y are lists in input/output order."""
+    from . import named
+
+    spec = resolve_spec(data_spec)
+    parts, fitted, info = named.load(spec, spec_dir, model, losses, seed, dtype, _split)
+    ds = Dataset(*(named.pair(parts.get(k)) for k in ("train", "validation", "test")), fitted, info)
+    ds.fitted.update({"version": FITTED_VERSION, "dataset": None})
+    ds.info.update({"name": "npz", "format": "npz",
+                    "sizes": {k: len(parts[k]) if k in parts else 0 for k in ("train", "validation", "test")}})
+    return ds
+
+
 # ---- samples (idx, npy, npz, csv, text) ----------------------------------------------------
 
 def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dtype) -> Dataset:

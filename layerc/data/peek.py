@@ -238,8 +238,8 @@ _READERS = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text, "
 def data_diagnostics(spec, model) -> list:
     """Located errors where the spec's data does not fit its model (input shape, output units
     for the loss's classes, Embedding ids), from headers and settings alone."""
-    if spec.data is None or len(model.input_names) != 1:
-        return []
+    if spec.data is None or len(model.input_names) != 1 or len(model.output_names) != 1:
+        return []  # several inputs or outputs: data/named.py checks each array as it loads
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
     try:
         got = peek(spec.data, spec_dir, model.input_shapes[0])
@@ -308,7 +308,7 @@ def _output_layer(model) -> tuple:
 def _output(spec, model, got):
     if spec.train is None:
         return
-    loss = spec.train.loss.type
+    loss = spec.train.one_loss().type
     task = loss_task(loss)
     out = tuple(model.output_shapes[0])
     units = out[-1] if out else 1

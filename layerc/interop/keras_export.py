@@ -105,8 +105,8 @@ def model_config(model) -> tuple[dict, list[tuple]]:
                   "config": {"name": name, "trainable": True, "layers": layers,
                              "input_layers": ends(list(inputs)), "output_layers": ends(graph.outputs)},
                   "build_config": {"input_shape": None}}
-    if spec.train is not None:
-        config["compile_config"] = compile_config(spec.train)
+    if spec.train is not None and not isinstance(spec.train.loss, dict) and not isinstance(spec.train.metrics, dict):
+        config["compile_config"] = compile_config(spec.train)  # (mappings by output: left out)
     groups = h5_groups([t for t, _, _ in tracked])
     return config, [(g, lname, node) for g, (_, lname, node) in zip(groups, tracked)]
 

@@ -91,6 +91,10 @@ class Context:
         """The loss spec (`.type`, `.from_logits` for crossentropies), or None without `train:`."""
         return self.spec.train.loss if self.spec.train is not None else None
 
+    def loss_for(self, node):
+        """The loss of one output node (a `train.loss` mapping names it), or None."""
+        return self.spec.train.loss_for(node.name) if self.spec.train is not None else None
+
     def data_kind(self) -> str | None:
         """'text', 'series', 'image' or another format name of `data:`, or None without data."""
         data = self.spec.data

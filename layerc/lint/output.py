@@ -9,10 +9,10 @@ PROBABILITIES = {"softmax", "sigmoid"}
 
 def _ends(ctx):
     """(output node, node whose activation ends it, activation, loss type, from_logits) per output."""
-    loss = ctx.loss
-    if loss is None:
-        return
     for out in ctx.outputs():
+        loss = ctx.loss_for(out)
+        if loss is None:
+            continue
         last, act = ctx.final_activation(out)
         yield out, last, act, loss.type, getattr(loss, "from_logits", False)
 

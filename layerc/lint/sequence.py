@@ -53,11 +53,9 @@ def sequences_reach_loss(ctx):
 
     Fix: drop `return_sequences: true` from the last recurrent layer (it then returns the last
     step), or reduce the steps with `GlobalAveragePooling1D` (or Flatten) before the classifier."""
-    loss = ctx.loss
-    if loss is None or loss.type not in CLASSIFICATION:
-        return
     for out in ctx.outputs():
-        if len(out.output_shape) < 2:
+        loss = ctx.loss_for(out)
+        if loss is None or loss.type not in CLASSIFICATION or len(out.output_shape) < 2:
             continue
         node = out
         while True:

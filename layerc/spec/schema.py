@@ -77,6 +77,14 @@ def json_schema() -> dict:
         args["properties"]["input_shape"] = {"type": "array", "minItems": 1, "items": {
             "anyOf": [{"type": "integer", "exclusiveMinimum": 0}, {"type": "null"}]}}
     _rewrite_unions(schema, defs)
+    train = defs["TrainSpec"]["properties"]  # loss and metrics also by output name
+    one_loss = {k: v for k, v in train["loss"].items() if k != "description"}
+    losses = [n for form in one_loss["anyOf"] for n in form.get("enum", [])]
+    train["loss"] = {"anyOf": [one_loss, {"type": "object", "minProperties": 1, "additionalProperties": one_loss,
+                                          "propertyNames": {"not": {"enum": losses}}}]}
+    metrics = {k: v for k, v in train["metrics"].items() if k not in ("default", "description")}
+    train["metrics"] = {"default": [], "anyOf": [metrics, {"type": "object", "additionalProperties": {
+        "anyOf": [metrics, metrics["items"]]}}]}
     for name, model in list(defs.items()):
         _describe(model, name)
     _describe(schema, "Spec")

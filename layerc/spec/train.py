@@ -11,11 +11,11 @@ import typing
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import (
-    Discriminator, Field, StrictBool, StrictInt, Tag, ValidationError, create_model, field_validator,
+    Discriminator, Field, StrictBool, StrictInt, Tag, TypeAdapter, ValidationError, create_model, field_validator,
     model_validator,
 )
 
-from .layers import Fraction, NonNegInt, PosFloat, PosInt, Strict
+from .layers import Fraction, Name, NonNegInt, PosFloat, PosInt, Strict
 
 NonNegFloat = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
@@ -284,12 +284,35 @@ CallbackSpec = Annotated[Union[EarlyStopping, Checkpoint, ReduceLROnPlateau, Ter
 
 # -- the section ---------------------------------------------------------------------------
 
+@functools.cache
+def _by_output(key: str) -> TypeAdapter:
+    """The validator of `train.loss` / `train.metrics` written as a mapping by output name."""
+    return TypeAdapter(dict[Name, LossSpec] if key == "loss" else dict[Name, list[MetricSpec]])
+
+
+def _is_loss(value) -> bool:
+    """A single loss (`mse`, `{type: ...}`, `{huber: {delta: 2}}`) rather than a mapping by output."""
+    if isinstance(value, (str, Strict)) or not isinstance(value, dict):
+        return True
+    if "type" in value:
+        return True
+    if len(value) == 1:
+        (name, args), = value.items()
+        return (name in _models_by_type(LossSpec) or name in LOSS_ALIASES) and (args is None or isinstance(args, dict))
+    return False
+
+
 class TrainSpec(Strict):
-    """How to train: Keras's `compile` (optimizer, loss, metrics) and `fit` arguments."""
+    """How to train: Keras's `compile` (optimizer, loss, metrics) and `fit` arguments.
+
+    With several outputs, `loss`, `loss_weights` and `metrics` may be mappings by output
+    name (Keras semantics): one loss applies to each output, the total loss is the
+    weighted sum, and a metrics list applies to each output."""
 
     optimizer: OptimizerSpec = RMSprop()  # Keras's compile default
-    loss: LossSpec
-    metrics: list[MetricSpec] = []
+    loss: LossSpec  # or {output: loss} (see _loss; schema.py writes both forms)
+    loss_weights: Optional[dict[Name, NonNegFloat]] = None
+    metrics: list[MetricSpec] = []  # or {output: [metric, ...]}
     batch_size: PosInt = 32
     epochs: PosInt = 1
     shuffle: StrictBool = True
@@ -303,15 +326,55 @@ class TrainSpec(Strict):
     def _optimizer(cls, v):
         return _named(v, lower=True)
 
-    @field_validator("loss", mode="before")
+    @field_validator("loss", mode="wrap")
     @classmethod
-    def _loss(cls, v):
-        return _named(v, LOSS_ALIASES)
+    def _loss(cls, v, handler):
+        if not _is_loss(v):
+            return _by_output("loss").validate_python({k: _named(x, LOSS_ALIASES) for k, x in v.items()})
+        return handler(_named(v, LOSS_ALIASES))
 
-    @field_validator("metrics", mode="before")
+    @field_validator("metrics", mode="wrap")
     @classmethod
-    def _metrics(cls, v):
-        return [_named(m, METRIC_ALIASES) for m in v] if isinstance(v, list) else v
+    def _metrics(cls, v, handler):
+        if isinstance(v, dict):
+            return _by_output("metrics").validate_python(
+                {k: [_named(m, METRIC_ALIASES) for m in (x if isinstance(x, list) else [x])] for k, x in v.items()})
+        return handler([_named(m, METRIC_ALIASES) for m in v] if isinstance(v, list) else v)
+
+    # -- by output ---------------------------------------------------------------------
+    def loss_for(self, output: str):
+        """The loss spec of one output (None when a mapping names it not)."""
+        return self.loss.get(output) if isinstance(self.loss, dict) else self.loss
+
+    def one_loss(self):
+        """The loss of a model with one output, however written (a mapping names only it)."""
+        return next(iter(self.loss.values())) if isinstance(self.loss, dict) else self.loss
+
+    def weight_for(self, output: str) -> float:
+        return 1.0 if self.loss_weights is None else float(self.loss_weights.get(output, 1.0))
+
+    def metrics_for(self, output: str) -> list:
+        return self.metrics.get(output, []) if isinstance(self.metrics, dict) else list(self.metrics)
+
+    def check_outputs(self, outputs: list[str]) -> list[tuple]:
+        """(path, message, hint) for each mapping key that is no output and each output
+        without a loss."""
+        problems = []
+        for key, mapping in (("loss", self.loss), ("loss_weights", self.loss_weights),
+                             ("metrics", self.metrics)):
+            if not isinstance(mapping, dict):
+                continue
+            for name in mapping:
+                if name not in outputs:
+                    problems.append((("train", key, name), f"`train.{key}` names {name!r}, which is no "
+                                     f"model output", f"outputs: {', '.join(outputs)}"))
+        if isinstance(self.loss, dict):
+            missing = [o for o in outputs if o not in self.loss]
+            if missing:
+                problems.append((("train", "loss"), f"output{'s' if len(missing) > 1 else ''} "
+                                 f"{', '.join(repr(m) for m in missing)} {'have' if len(missing) > 1 else 'has'} "
+                                 "no loss", "give every output a loss in `train.loss: {output: loss}`"))
+        return problems
 
     @field_validator("callbacks", mode="before")
     @classmethod
@@ -358,6 +421,8 @@ def train_by_type(value):
     with its messages)."""
     if not isinstance(value, dict) or "loss" not in value or not set(value) <= set(TrainSpec.model_fields):
         return None
+    if "loss_weights" in value or isinstance(value.get("metrics"), dict) or not _is_loss(value["loss"]):
+        return None  # mappings by output: TrainSpec validates them
     try:
         fit = _fit_args().model_validate({k: value[k] for k in FIT_ARGS if k in value})
         fields = {k: getattr(fit, k) for k in FIT_ARGS if k in value}

@@ -36,11 +36,41 @@ class Interrupted(Exception):
     """Training stopped at a batch boundary because a stop was requested (Ctrl-C, SIGTERM)."""
 
 
+class _Head:
+    """One model output and what trains it: its loss (fused with the output activation where
+    stable), loss weight and metrics (named `<output>_<metric>` when the model has several)."""
+
+    def __init__(self, name, layer, train, target_scale, prefix):
+        self.name = name
+        loss_spec = train.loss_for(name)
+        self.loss = get_loss(loss_spec)
+        self.activation = getattr(layer.spec, "activation", None)
+        self.fused = self.loss.fuses(self.activation)
+        self.train_loss = self.loss.logits_version() if self.fused else self.loss
+        self.weight = train.weight_for(name)
+        self.metric_specs, self.loss_type, self.prefix = train.metrics_for(name), loss_spec.type, prefix
+        self.metrics = self.new_metrics(target_scale)
+
+    def new_metrics(self, target_scale):
+        metrics = make_metrics(self.metric_specs, self.loss_type, target_scale)
+        for m in metrics:
+            m.name = self.prefix + m.name
+        return metrics
+
+    def weighted(self, value, grad):
+        if self.weight != 1.0:
+            value *= self.weight
+            if grad is not None:
+                grad *= grad.dtype.type(self.weight)
+        return value, grad
+
+
 class Trainer:
     """Fits a model with the settings of a spec's `train:` section.
 
     Args:
-        model: a `layerc.model.Model` with one output.
+        model: a `layerc.model.Model`; with several outputs, x and y are lists of arrays in
+            input and output order.
         train: the validated `TrainSpec`.
         callbacks: extra `Callback`s (progress display, run recorder).
         target_scale: the data's units per target unit, for mae/mse/rmse (the loss stays
@@ -48,18 +78,17 @@ class Trainer:
     """
 
     def __init__(self, model, train, callbacks=(), target_scale: float = 1.0):
-        if len(model.output_names) != 1:
-            raise TrainingError("training supports models with one output")
         self.model = model.build()
         self.spec = train
-        self.loss = get_loss(train.loss)
-        out_layer = model.output_layers()[0]
-        self.output_activation = getattr(out_layer.spec, "activation", None)
-        self.fused = self.loss.fuses(self.output_activation)
-        self.train_loss = self.loss.logits_version() if self.fused else self.loss
+        self.multi = len(model.output_names) > 1
+        self.heads = [_Head(name, layer, train, target_scale, f"{name}_" if self.multi else "")
+                      for name, layer in zip(model.output_names, model.output_layers())]
+        head = self.heads[0]
+        self.loss, self.output_activation, self.fused = head.loss, head.activation, head.fused
+        self.train_loss = head.train_loss
         self.optimizer = make_optimizer(train.optimizer)
         self.target_scale = target_scale
-        self.metrics = make_metrics(train.metrics, train.loss.type, target_scale)
+        self.metrics = [m for h in self.heads for m in h.metrics]
         self.slots = model.trainable_slots()
         self.spec_callbacks = from_specs(train.callbacks)
         self.callbacks: list[Callback] = [*self.spec_callbacks, *callbacks]
@@ -85,9 +114,16 @@ class Trainer:
     # -- one step ----------------------------------------------------------------------------
     def train_step(self, xb, yb) -> float:
         """Forward, loss, backward and one optimizer update; returns the batch loss."""
-        out, backprop = self.model.forward(xb, training=True, logits=self.fused)
-        value, dY = self.train_loss(yb, out)
-        backprop(dY)
+        fused = [h.fused for h in self.heads] if self.multi else self.fused
+        out, backprop = self.model.forward(xb, training=True, logits=fused)
+        if self.multi:
+            parts = [h.weighted(*h.train_loss(t, o)) for h, t, o in zip(self.heads, yb, out)]
+            self.head_values = [v for v, _ in parts]
+            value = sum(self.head_values)
+            backprop([g for _, g in parts])
+        else:
+            value, dY = self.heads[0].weighted(*self.train_loss(yb, out))
+            backprop(dY)
         params, grads = [], []
         for layer, name in self.slots:
             W, g = layer.weights[name], layer.grads[name]
@@ -99,9 +135,10 @@ class Trainer:
             params.append(W)
             grads.append(g)
         self.optimizer.step(params, grads)
-        probs = activations.get(self.output_activation)(out)[0] if self.fused else out
-        for m in self.metrics:
-            m.update(yb, probs)
+        for h, t, o in (zip(self.heads, yb, out) if self.multi else [(self.heads[0], yb, out)]):
+            probs = activations.get(h.activation)(o)[0] if h.fused else o
+            for m in h.metrics:
+                m.update(t, probs)
         return value
 
     # -- fit ---------------------------------------------------------------------------------------
@@ -115,7 +152,7 @@ class Trainer:
         batch_size = batch_size or self.spec.batch_size
         shuffle = self.spec.shuffle if shuffle is None else shuffle
         xs = x if isinstance(x, (list, tuple)) else [x]
-        n = len(y)
+        n = len(y[0]) if self.multi else len(y)
         if n == 0:
             raise TrainingError("the training set is empty")
         steps = math.ceil(n / batch_size)
@@ -144,7 +181,7 @@ class Trainer:
                 idx = order[self.step * batch_size:(self.step + 1) * batch_size]
                 if shuffle:
                     idx = np.sort(idx)  # gathers in memory order are faster; the set is what is random
-                xb, yb = [a[idx] for a in xs], y[idx]
+                xb, yb = [a[idx] for a in xs], ([a[idx] for a in y] if self.multi else y[idx])
                 value = self.train_step(xb if len(xb) > 1 else xb[0], yb)
                 if not math.isfinite(value):
                     raise Diverged(
@@ -159,8 +196,10 @@ class Trainer:
                         f"over {DIVERGENCE:.0e} times the first batch's {self.first_loss:.3g}; training "
                         "stopped, the last good checkpoint is kept (try a lower learning rate, clipnorm, "
                         "or check the data for extreme values)")
-                self.totals["loss"] += value * len(yb)
-                self.totals["count"] += len(yb)
+                self.totals["loss"] += value * len(idx)
+                self.totals["count"] += len(idx)
+                for h, v in zip(self.heads if self.multi else (), getattr(self, "head_values", ())):
+                    self.totals[f"{h.name}_loss"] = self.totals.get(f"{h.name}_loss", 0.0) + v * len(idx)
                 self.step += 1
                 self.epoch_seconds = time.perf_counter() - self.epoch_started
                 logs = self.running_logs()
@@ -181,6 +220,8 @@ class Trainer:
 
     def running_logs(self) -> dict:
         logs = {"loss": self.totals["loss"] / max(self.totals["count"], 1)}
+        for h in self.heads if self.multi else ():
+            logs[f"{h.name}_loss"] = self.totals.get(f"{h.name}_loss", 0.0) / max(self.totals["count"], 1)
         logs.update({m.name: m.result() for m in self.metrics})
         return logs
 
@@ -194,20 +235,27 @@ class Trainer:
         """Loss and metrics on (x, y) in inference mode, Keras's weighting by batch size."""
         batch_size = batch_size or self.spec.batch_size
         xs = x if isinstance(x, (list, tuple)) else [x]
-        metrics = make_metrics(self.spec.metrics, self.spec.loss.type, self.target_scale)
-        total, count = 0.0, 0
-        for start in range(0, len(y), batch_size):
+        ys = y if self.multi else [y]
+        metrics = [h.new_metrics(self.target_scale) for h in self.heads]
+        total, count, per_head = 0.0, 0, [0.0] * len(self.heads)
+        for start in range(0, len(ys[0]), batch_size):
             xb = [a[start:start + batch_size] for a in xs]
-            yb = y[start:start + batch_size]
+            yb = [a[start:start + batch_size] for a in ys]
             out, _ = self.model.forward(xb if len(xb) > 1 else xb[0], training=False)
-            value, _ = self.loss(yb, out)
-            total += value * len(yb)
-            count += len(yb)
-            for m in metrics:
-                m.update(yb, out)
+            outs = out if self.multi else [out]
+            for k, (h, t, o) in enumerate(zip(self.heads, yb, outs)):
+                value, _ = h.weighted(h.loss(t, o)[0], None)
+                total += value * len(t)
+                per_head[k] += value * len(t)
+                for m in metrics[k]:
+                    m.update(t, o)
+            count += len(yb[0])
         reg = sum(penalty(layer.weights[k], *layer.regularizers[k])[0]
                   for layer, k in self.slots if k in layer.regularizers)
-        return {"loss": total / max(count, 1) + reg, **{m.name: m.result() for m in metrics}}
+        result = {"loss": total / max(count, 1) + reg}
+        for h, v in zip(self.heads if self.multi else (), per_head):
+            result[f"{h.name}_loss"] = v / max(count, 1)
+        return {**result, **{m.name: m.result() for ms in metrics for m in ms}}
 
     # -- state for checkpoints ----------------------------------------------------------------
     def state(self) -> tuple[dict, dict]:

@@ -76,10 +76,10 @@ def classification_report(true, pred, n_classes: int, names=None) -> dict:
 
 def split_report(model, train_spec, x, y, fitted: dict, names=None) -> dict:
     """The report of a model on one split (x, y as the loader prepared them)."""
-    task = fitted.get("task") or loss_task(train_spec.loss.type)
+    task = fitted.get("task") or loss_task(train_spec.one_loss().type)
     if task in (None, REGRESSION):
-        check_classifier(train_spec.loss.type)
-    from_logits = bool(getattr(train_spec.loss, "from_logits", False))
+        check_classifier(train_spec.one_loss().type)
+    from_logits = bool(getattr(train_spec.one_loss(), "from_logits", False))
     true, pred, n = class_ids(y, model.predict(x), task, from_logits)
     return classification_report(true, pred, n, names)
 

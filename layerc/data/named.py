@@ -1,0 +1,154 @@
+"""Data for a model with several inputs or outputs: an .npz with one array per model input
+and per output, named after them (`x_keys`/`y_keys` where the file's names differ).
+
+Splits, limit and shuffling are the single-array loader's (same seeds, stratified on the
+first output's labels); `rescale` and `standardize` apply to every float input, each
+standardised with its own training statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import arrays
+from .errors import DataError
+from .paths import find
+from .prepare import apply_scaling, check_finite, choose_task, fit_standardize, fit_to_input, make_targets
+
+
+@dataclass
+class Arrays:
+    """One split's arrays: xs in model input order, ys in output order (the loader's Part form)."""
+
+    xs: list
+    ys: list
+    files: list
+
+    @property
+    def y(self):  # what the splits stratify on
+        return self.ys[0]
+
+    def __len__(self) -> int:
+        return len(self.xs[0])
+
+    def take(self, index) -> "Arrays":
+        return Arrays([a[index] for a in self.xs], [a[index] for a in self.ys], self.files)
+
+
+def keys(spec, inputs, outputs) -> tuple[dict, dict]:
+    """{model input: array name}, {model output: array name}."""
+    return ({n: (spec.x_keys or {}).get(n, n) for n in inputs},
+            {n: (spec.y_keys or {}).get(n, n) for n in outputs})
+
+
+def read(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
+    """One source's arrays, checked for presence, numbers and equal sample counts."""
+    path = find(src.path, spec_dir)
+    x_keys, y_keys = keys(spec, inputs, outputs)
+    labels = {k: f"input {n!r}" for n, k in x_keys.items()}
+    labels.update({k: f"output {n!r}" for n, k in y_keys.items()})
+    names = [*x_keys.values(), *y_keys.values()]
+    got = dict(zip(names, arrays.read_npz_arrays(path, names, limit, labels)))
+    counts = {k: len(a) for k, a in got.items()}
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{k} {c}" for k, c in counts.items())
+        raise DataError(f"{path}: the arrays hold different numbers of samples ({shown})")
+    if not counts[names[0]]:
+        raise DataError(f"{split} data ({path}) holds no samples")
+    for k, a in got.items():
+        check_finite(a, f"{split} {labels[k]} ({path}[{k}])")
+    return Arrays([got[k] for k in x_keys.values()], [got[k] for k in y_keys.values()], [str(path)])
+
+
+def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
+    """(parts by split name, fitted state, info); `split` is the loader's `_split`."""
+    inputs, outputs = model.input_names, model.output_names
+    parts = {"train": read(spec, spec.train, spec_dir, None if spec.test_split is not None else spec.limit,
+                           "train", inputs, outputs)}
+    for key in ("validation", "test"):
+        if getattr(spec, key) is not None:
+            parts[key] = read(spec, getattr(spec, key), spec_dir, None, key, inputs, outputs)
+    shapes = dict(zip(outputs, model.output_shapes))
+    tasks = [choose_task(losses[n], shapes[n], np.asarray(parts["train"].ys[i]), labelled=False,
+                         one_hot=spec.one_hot) for i, n in enumerate(outputs)]
+    parts = split(spec, parts, tasks[0], seed)
+    x_keys, y_keys = keys(spec, inputs, outputs)
+    fitted_inputs = {}
+    for i, (name, shape) in enumerate(zip(inputs, model.input_shapes)):
+        ints = model.graph.inputs[name].dtype == "int32"
+        stats = None
+        if not ints:
+            train = apply_scaling(parts["train"].xs[i], spec.rescale, None, dtype)
+            stats = fit_standardize(train, spec.standardize)
+        for key, part in parts.items():
+            what = f"{key} input {name!r} ({part.files[0]}[{x_keys[name]}])"
+            x = part.xs[i]
+            if ints:
+                if x.dtype.kind == "f" and not np.all(np.mod(x, 1) == 0):
+                    raise DataError(f"{what}: the input takes integer ids; the array holds fractions")
+                x = x.astype(np.int32)
+            else:
+                x = apply_scaling(x, spec.rescale, stats, dtype)
+            part.xs[i] = fit_to_input(x, shape, what)
+        fitted_inputs[name] = {"key": x_keys[name], "standardize": stats,
+                               "shape": [None if d is None else int(d) for d in shape]}
+    for i, (name, task) in enumerate(zip(outputs, tasks)):
+        for key, part in parts.items():
+            part.ys[i] = make_targets(np.asarray(part.ys[i]), task, shapes[name],
+                                      f"{key} output {name!r} ({part.files[0]}[{y_keys[name]}])", dtype)
+    fitted = {"format": "npz", "task": tasks[0] if len(outputs) == 1 else None, "label_names": None,
+              "rescale": spec.rescale, "inputs": fitted_inputs,
+              "outputs": {n: {"key": y_keys[n], "task": t} for n, t in zip(outputs, tasks)}}
+    info = {"task": tasks[0], "label_names": None, "files": {k: p.files for k, p in parts.items()},
+            "num_classes": None}
+    return parts, fitted, info
+
+
+def pair(part: Arrays | None):
+    """(x, y) as the trainer takes them: lists with several inputs/outputs, else one array."""
+    if part is None:
+        return None
+    return (part.xs if len(part.xs) > 1 else part.xs[0], part.ys if len(part.ys) > 1 else part.ys[0])
+
+
+def prepare(raw: dict, fitted: dict, model, what: str) -> list:
+    """Model inputs from an .npz's arrays by name, prepared as the training data was."""
+    out = []
+    for name, shape in zip(model.input_names, model.input_shapes):
+        state = (fitted.get("inputs") or {}).get(name, {})
+        key = state.get("key", name)
+        if key not in raw:
+            raise DataError(f"{what}: has no array {key!r} for input {name!r} (it has: {', '.join(raw) or 'none'})")
+        x = np.asarray(raw[key])
+        if model.graph.inputs[name].dtype == "int32":
+            x = x.astype(np.int32)
+        else:
+            check_finite(x, f"{what}[{key}]")
+            x = apply_scaling(x, fitted.get("rescale"), state.get("standardize"), model.spec.dtype)
+        out.append(fit_to_input(x, shape, f"{what}[{key}] for input {name!r}"))
+    counts = {len(a) for a in out}
+    if len(counts) > 1:
+        raise DataError(f"{what}: the input arrays hold different numbers of samples")
+    return out
+
+
+def read_inputs(path, data: bytes | None = None) -> dict:
+    """Every array of an .npz (a file, or the bytes of standard input), by name."""
+    import io
+    import zipfile
+    from pathlib import Path
+
+    name = Path("stdin" if data is not None else path)
+    if data is None:
+        if not name.is_file():
+            raise DataError(f"input file {name} not found")
+        arrays.sniff(name)
+        data = name.read_bytes()
+    if not data.startswith(b"PK"):
+        raise DataError(f"{name}: a model with several inputs reads an .npz with one array per input")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: arrays._numeric(z[k], name, f"[{k}]") for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise arrays._refuse(name, e) from None
