@@ -20,7 +20,7 @@ INITIALIZERS = {
     "random_uniform": "RandomUniform", "uniform": "RandomUniform", "truncated_normal": "TruncatedNormal",
 }
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
-WINDOW_FIELDS = ("kernel_size", "strides", "dilation_rate", "pool_size")
+WINDOW_FIELDS = ("kernel_size", "strides", "dilation_rate", "pool_size", "output_padding", "size")
 
 # Keras-only config keys: the value at which Keras computes what layerc computes. A key
 # whose value is in the set is dropped on import; another value makes the layer unsupported.
