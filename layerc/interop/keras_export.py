@@ -75,7 +75,8 @@ def model_config(model) -> tuple[dict, list[tuple]]:
     inputs = {k: graph.inputs[k] for k in model.input_names}
     by_name = {n.name: n for n in graph.nodes}
     attention = any(n.layer.spec.type == "MultiHeadAttention" for n in graph.nodes)  # call arguments
-    if graph.sequential and len(graph.outputs) == 1 and not attention and graph.outputs[0] == graph.nodes[-1].name:
+    if (graph.sequential and len(graph.outputs) == 1 and graph.outputs[0] == graph.nodes[-1].name
+            and not attention):
         (in_name, in_spec), = inputs.items()
         batch_shape = [None, *in_spec.shape]
         layers = [_input_layer(in_name, in_spec, spec.dtype, functional=False)]
@@ -168,7 +169,8 @@ def _layer(node, dtype) -> dict:
     batch = [[None, *s] for s in shape] if node.layer.multi_input else [None, *shape]
     if node.layer.spec.type == "MultiHeadAttention":
         batch = batch if len(batch) > 1 else batch * 2
-        entry["build_config"] = {"shapes_dict": {f"{role}_shape": s for role, s in zip(("query", "value", "key"), batch)}}
+        roles = ("query_shape", "value_shape", "key_shape")
+        entry["build_config"] = {"shapes_dict": dict(zip(roles, batch))}
     else:
         entry["build_config"] = {"input_shape": batch}
     return entry
@@ -189,8 +191,8 @@ def layer_args(spec, name, dtype) -> dict:
             value = regularizer_config(value)
         elif key == "noise_shape" and value is not None:
             value = [None, *value]  # Keras's noise_shape has the batch axis
-        elif key == "layer" and spec.type == "Bidirectional":  # both directions, as Keras writes them (it cannot rebuild the
-            # backward layer of a go_backwards layer by itself)
+        elif key == "layer" and spec.type == "Bidirectional":  # both directions, as Keras writes
+            # them (it cannot rebuild the backward layer of a go_backwards layer by itself)
             kind = _snake(value.type)
             args["backward_layer"] = keras_object("keras.layers", value.type, layer_args(
                 value.model_copy(update={"go_backwards": not value.go_backwards}), f"backward_{kind}", dtype))

@@ -138,9 +138,11 @@ def _check_exportable(model):
             problems.append(_diag(spec, ("layers", node.index), f"layer '{node.name}' ({s.type}) "
                                   "cannot be exported to ONNX: no ONNX form for this layer type"))
             continue
-        inner = s.layer if s.type == "Bidirectional" else s
+        inner, where = s, ("layers", node.index)
+        while inner.type in ("Bidirectional", "TimeDistributed"):  # the wrapped layer's options
+            inner = inner.layer
+            where += ("layer", inner.type)
         if inner.type in ("SimpleRNN", "LSTM", "GRU"):
-            where = ("layers", node.index) + (("layer", inner.type) if inner is not s else ())
             for key in ("activation", "recurrent_activation"):
                 act = getattr(inner, key, None)
                 if act is not None and act not in _RECURRENT_ACT:

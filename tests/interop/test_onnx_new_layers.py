@@ -83,7 +83,8 @@ CASES = [
     ("attention_masked_causal_block", TOK, EMB + "  - MultiHeadAttention: {num_heads: 2, key_dim: 3, "
      "use_causal_mask: true, name: att}\n  - Add: {inputs: [embedding, att]}\n  - LayerNormalization\n"
      "  - MultiHeadAttention: {num_heads: 1, key_dim: 4, output_shape: 5}\n  - LSTM: {units: 3}"),
-    ("attention_masked_cross", TOK, EMB + "  - Embedding: {input_dim: 30, output_dim: 5, inputs: input_layer, name: d}\n"
+    ("attention_masked_cross", TOK, EMB
+     + "  - Embedding: {input_dim: 30, output_dim: 5, inputs: input_layer, name: d}\n"
      "  - MultiHeadAttention: {num_heads: 2, key_dim: 3, inputs: [d, embedding]}"),
 ]
 # (test_onnx_layers.py's float inputs: IMG (9, 8, 3), SEQ (10, 4); TOK right-padded ids)
@@ -102,7 +103,8 @@ def test_masked_merges_are_refused_with_their_line():
     spec = _spec(TOK, EMB + "  - Dense: {units: 5, name: a}\n  - Multiply: {inputs: [embedding, a]}")
     with pytest.raises(SpecError) as e:
         to_onnx(build(spec))
-    assert re.search(r"<spec>:6:\d+: error: layer 'multiply' \(Multiply\) merges masked inputs", str(e.value)), str(e.value)
+    assert re.search(r"<spec>:6:\d+: error: layer 'multiply' \(Multiply\) merges masked inputs",
+                     str(e.value)), str(e.value)
 
 
 def test_time_distributed_of_unknown_inner_sizes_is_refused_with_its_line():
@@ -111,3 +113,13 @@ def test_time_distributed_of_unknown_inner_sizes_is_refused_with_its_line():
         to_onnx(build(spec))
     assert re.search(r"<spec>:4:\d+: error: layer 'time_distributed' \(TimeDistributed\) wraps inputs of unknown "
                      r"size \(None, 3\)", str(e.value)), str(e.value)
+
+
+def test_a_recurrent_layer_inside_time_distributed_is_exported_or_refused_with_its_line():
+    ok = _spec(IMG, "- TimeDistributed: {layer: {GRU: {units: 3, return_sequences: true}}}")
+    assert_matches(randomize(build(ok)), [_float((9, 8, 3))(np.random.default_rng(0), n) for n in BATCHES])
+    bad = _spec(IMG, "- TimeDistributed: {layer: {LSTM: {units: 3, activation: gelu}}}")
+    with pytest.raises(SpecError) as e:
+        to_onnx(build(bad))
+    assert re.search(r"<spec>:4:\d+: error: layer 'time_distributed' \(LSTM\) cannot be exported to ONNX with "
+                     "activation gelu", str(e.value)), str(e.value)
