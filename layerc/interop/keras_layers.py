@@ -112,7 +112,10 @@ _SKIP = object()
 def _typed(layer: dict) -> dict:
     """`{LSTM: {args}}` -> `{type: LSTM, ...args}`, the form the layer models validate."""
     (t, args), = layer.items()
-    return {"type": t, **(args or {})}
+    args = dict(args or {})
+    if isinstance(args.get("layer"), dict):  # a wrapper of a wrapper
+        args["layer"] = _typed(args["layer"])
+    return {"type": t, **args}
 
 
 def show(value) -> str:

@@ -139,7 +139,13 @@ layers:
   - Dense: {units: 2}
 """  # (Keras's MultiHeadAttention erases the masks of the tensors it is called on, so no
 # masked tensor is used again after one: layerc keeps the mask there, Keras drops it)
-SPECS = {"cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE,
+WRAPPED = """
+input: {shape: [4, 6, 3]}
+layers:
+  - TimeDistributed: {layer: {LSTM: {units: 3, return_sequences: true}}}
+  - TimeDistributed: {layer: {Bidirectional: {layer: {GRU: {units: 2}}, merge_mode: ave}}}
+"""
+SPECS = {"wrapped": WRAPPED, "cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE,
          "resampling": RESAMPLING, "steps": STEPS, "merges": MERGES, "attention": ATTENTION}
 POSITION = """
 input: {shape: [5], dtype: int32}

@@ -52,6 +52,14 @@ def test_steps_layers_round_trip(keras, tmp_path):
     assert "  - TimeDistributed: {layer: {Dense: {units: 6, activation: relu}}}" in body
 
 
+def test_wrapped_recurrent_layers_round_trip(keras, tmp_path):
+    L = keras.layers
+    k = keras.Sequential([keras.Input((4, 6, 3)), L.TimeDistributed(L.LSTM(3, return_sequences=True)),
+                          L.TimeDistributed(L.Bidirectional(L.GRU(2), merge_mode="sum"))])
+    _, body = round_trip(keras, tmp_path, k)
+    assert "  - TimeDistributed: {layer: {Bidirectional: {layer: {GRU: {units: 2}}, merge_mode: sum}}}" in body
+
+
 def test_merges_round_trip(keras, tmp_path):
     L = keras.layers
     a, b, c = (keras.Input((4,), name=n) for n in "abc")
