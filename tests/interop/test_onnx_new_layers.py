@@ -123,3 +123,17 @@ def test_a_recurrent_layer_inside_time_distributed_is_exported_or_refused_with_i
         to_onnx(build(bad))
     assert re.search(r"<spec>:4:\d+: error: layer 'time_distributed' \(LSTM\) cannot be exported to ONNX with "
                      "activation gelu", str(e.value)), str(e.value)
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_new_layers_at_later_opsets(opset):
+    """Reductions take their axes as an input from opset 18: the attention's softmax, the
+    global pooling and the resampling run in both forms."""
+    spec = _spec(TOK, EMB + "  - PositionEmbedding: {sequence_length: 9}\n"
+                 "  - MultiHeadAttention: {num_heads: 2, key_dim: 3, use_causal_mask: true}\n"
+                 "  - UpSampling1D\n  - GlobalMaxPooling1D\n  - RepeatVector: {n: 2}\n"
+                 "  - Reshape: {target_shape: [2, 5, 1]}\n  - UpSampling2D: {interpolation: bilinear}\n"
+                 "  - DepthwiseConv2D: {kernel_size: 2}\n  - Conv2DTranspose: {filters: 2, kernel_size: 2, strides: 2}")
+    model = randomize(build(spec))
+    proto = assert_matches(model, [_tokens(9)(np.random.default_rng(0), n) for n in BATCHES], opset=opset)
+    assert proto.opset_import[0].version == opset
