@@ -117,13 +117,12 @@ def _read_weights(store, model, tr, notes) -> dict:
     arrays = {}
     for node in model.weight_nodes():
         ws = node.layer.weight_specs(node.input_shape)
-        type_name = node.layer.spec.type
         base = f"layers/{groups[node.name]}"
         owner = store.attr_name(f"{base}/vars")
         if owner is not None and owner != node.name:
             raise KerasError(f"{store.source}: the weights do not fit the config: {base} holds layer "
                              f"{owner!r}, the config puts {node.name!r} there")
-        paths = weight_paths(type_name, [w.name for w in ws])
+        paths = weight_paths(node.layer.spec, [w.name for w in ws])
         for sub in {p.rsplit("/", 1)[0] for p in paths}:
             want = sum(p.startswith(sub + "/") for p in paths)
             have = store.count(f"{base}/{sub}")

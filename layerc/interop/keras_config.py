@@ -20,7 +20,7 @@ INITIALIZERS = {
     "random_uniform": "RandomUniform", "uniform": "RandomUniform", "truncated_normal": "TruncatedNormal",
 }
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
-WINDOW_FIELDS = ("kernel_size", "strides", "dilation_rate", "pool_size")
+WINDOW_FIELDS = ("kernel_size", "strides", "dilation_rate", "pool_size", "output_padding", "size")
 
 # Keras-only config keys: the value at which Keras computes what layerc computes. A key
 # whose value is in the set is dropped on import; another value makes the layer unsupported.
@@ -102,27 +102,48 @@ def h5_groups(class_names: list[str]) -> list[str]:
     return groups
 
 
-def weight_paths(type_name: str, weight_names: list[str]) -> list[str]:
-    """Each layerc weight's dataset path inside its layer's group, in Keras's order."""
+# MultiHeadAttention's EinsumDense sub-layers: layerc weight prefix -> (h5 group, its name)
+ATTENTION_DENSE = {"query": ("query_dense", "query"), "key": ("key_dense", "key"),
+                   "value": ("value_dense", "value"), "attention_output": ("output_dense", "attention_output")}
+_ATTENTION_EMPTY = {"_softmax": "softmax", "_dropout_layer": "dropout"}
+
+
+def weight_paths(spec, weight_names: list[str]) -> list[str]:
+    """Each layerc weight's dataset path inside its layer's group, in Keras's order (`spec`
+    the layer's spec: a wrapper's paths are its layer's under `layer/`)."""
+    type_name = spec.type
     if type_name in RECURRENT:
         return [f"cell/vars/{i}" for i in range(len(weight_names))]
-    if type_name == "Bidirectional":
+    if type_name == "TimeDistributed":
+        return [f"layer/{p}" for p in weight_paths(spec.layer, weight_names)]
+    if type_name in ("Bidirectional", "MultiHeadAttention"):
         paths, count = [], {}
         for name in weight_names:
             side = name.split("/", 1)[0]
             count[side] = count.get(side, -1) + 1
-            paths.append(f"{side}_layer/cell/vars/{count[side]}")
+            group = ATTENTION_DENSE[side][0] if type_name == "MultiHeadAttention" else f"{side}_layer/cell"
+            paths.append(f"{group}/vars/{count[side]}")
         return paths
     return [f"vars/{i}" for i in range(len(weight_names))]
 
 
-def sub_groups(type_name: str) -> list[str]:
-    """The groups Keras writes for a layer (the `vars` ones carry the owner's name)."""
+def sub_groups(spec, name: str) -> list[tuple[str, str]]:
+    """The groups Keras writes for a layer named `name`, with the name each `vars` group
+    carries (its owner's: the layer, a cell, a sub-layer)."""
+    type_name = spec.type
     if type_name in RECURRENT:
-        return ["vars", "cell/vars"]
+        return [("vars", name), ("cell/vars", f"{snake_case(type_name)}_cell")]
     if type_name == "Bidirectional":
-        return ["vars"] + [f"{s}_layer/{g}" for s in ("forward", "backward") for g in ("vars", "cell/vars")]
-    return ["vars"]
+        kind = snake_case(spec.layer.type)
+        return [("vars", name)] + [(f"{s}_layer/{g}", f"{s}_{kind}" if g == "vars" else f"{kind}_cell")
+                                   for s in ("forward", "backward") for g in ("vars", "cell/vars")]
+    if type_name == "TimeDistributed":
+        inner = spec.layer.name or snake_case(spec.layer.type)
+        return [("vars", name)] + [(f"layer/{g}", n) for g, n in sub_groups(spec.layer, inner)]
+    if type_name == "MultiHeadAttention":
+        return [("vars", name)] + [(f"{g}/vars", n) for g, n in
+                                   [*ATTENTION_DENSE.values(), *_ATTENTION_EMPTY.items()]]
+    return [("vars", name)]
 
 
 # -- training: the spec's train section <-> Keras's compile_config -------------------

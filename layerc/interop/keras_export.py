@@ -23,7 +23,13 @@ EXPORTS = frozenset({
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "SimpleRNN", "LSTM",
     "GRU", "Bidirectional", "Dropout", "BatchNormalization", "LayerNormalization", "Embedding",
     "Flatten", "Reshape", "Activation", "Add", "Concatenate",
+    "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "UpSampling1D", "UpSampling2D",
+    "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "AveragePooling1D", "GlobalMaxPooling1D",
+    "Multiply", "Subtract", "Average", "Maximum", "Minimum", "MultiHeadAttention", "TimeDistributed",
+    "Rescaling", "RepeatVector", "Permute", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
 })
+# The layer types Keras has no class for, with the reason the error gives.
+UNEXPORTABLE = {"PositionEmbedding": "Keras's core has no PositionEmbedding (keras_hub's is another package)"}
 KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose format this is ([reference] extra: keras>=3.5)
 
 
@@ -59,15 +65,18 @@ def model_config(model) -> tuple[dict, list[tuple]]:
     """(config.json's content, [(h5 group, layer name, node or None for an input)] in
     Keras's order)."""
     spec, graph = model.spec, model.graph
-    bad = [f"{n.layer.spec.type} '{n.name}' ({_where(spec, n.index)})" for n in graph.nodes
-           if n.layer.spec.type not in EXPORTS]
+    bad = [f"{n.layer.spec.type} '{n.name}' ({_where(spec, n.index)})"
+           + (f": {UNEXPORTABLE[t]}" if t in UNEXPORTABLE else "")
+           for n in graph.nodes if (t := _unexportable(n.layer.spec)) is not None]
     if bad:
         raise KerasError(f"{len(bad)} layer{'s' if len(bad) > 1 else ''} cannot be exported to Keras: "
                          + ", ".join(bad))
     name = model.name
     inputs = {k: graph.inputs[k] for k in model.input_names}
     by_name = {n.name: n for n in graph.nodes}
-    if graph.sequential and len(graph.outputs) == 1 and graph.outputs[0] == graph.nodes[-1].name:
+    attention = any(n.layer.spec.type == "MultiHeadAttention" for n in graph.nodes)  # call arguments
+    if (graph.sequential and len(graph.outputs) == 1 and graph.outputs[0] == graph.nodes[-1].name
+            and not attention):
         (in_name, in_spec), = inputs.items()
         batch_shape = [None, *in_spec.shape]
         layers = [_input_layer(in_name, in_spec, spec.dtype, functional=False)]
@@ -91,8 +100,7 @@ def model_config(model) -> tuple[dict, list[tuple]]:
             entry = _layer(node, spec.dtype)
             tensors = [_tensor(graph.shapes[s], dtypes[s], s) for s in node.inputs]
             entry["name"] = lname
-            entry["inbound_nodes"] = [{"args": [tensors if node.layer.multi_input else tensors[0]],
-                                       "kwargs": {}}]
+            entry["inbound_nodes"] = [_call(node, tensors)]
             layers.append(entry)
             tracked.append((node.layer.spec.type, lname, node))
 
@@ -109,6 +117,23 @@ def model_config(model) -> tuple[dict, list[tuple]]:
         config["compile_config"] = compile_config(spec.train)  # (mappings by output: left out)
     groups = h5_groups([t for t, _, _ in tracked])
     return config, [(g, lname, node) for g, (_, lname, node) in zip(groups, tracked)]
+
+
+def _unexportable(spec):
+    """The type of the layer (or wrapped layer) that cannot be exported, or None."""
+    if spec.type not in EXPORTS:
+        return spec.type
+    return _unexportable(spec.layer) if spec.type == "TimeDistributed" else None
+
+
+def _call(node, tensors) -> dict:
+    """A functional layer's call: a merge takes the list, MultiHeadAttention (query, value[,
+    key]) with use_causal_mask, the others their one tensor."""
+    spec = node.layer.spec
+    if spec.type == "MultiHeadAttention":
+        args = tensors if len(tensors) > 1 else tensors * 2
+        return {"args": args, "kwargs": {"use_causal_mask": True} if spec.use_causal_mask else {}}
+    return {"args": [tensors if node.layer.multi_input else tensors[0]], "kwargs": {}}
 
 
 def _where(spec, index: int) -> str:
@@ -142,15 +167,22 @@ def _layer(node, dtype) -> dict:
     entry = keras_object("keras.layers", node.layer.spec.type, layer_args(node.layer.spec, node.name, dtype))
     shape = node.input_shape
     batch = [[None, *s] for s in shape] if node.layer.multi_input else [None, *shape]
-    entry["build_config"] = {"input_shape": batch}
+    if node.layer.spec.type == "MultiHeadAttention":
+        batch = batch if len(batch) > 1 else batch * 2
+        roles = ("query_shape", "value_shape", "key_shape")
+        entry["build_config"] = {"shapes_dict": dict(zip(roles, batch))}
+    else:
+        entry["build_config"] = {"input_shape": batch}
     return entry
 
 
 def layer_args(spec, name, dtype) -> dict:
     """A layer spec as its Keras class's constructor arguments (Keras's names throughout)."""
     args = {"name": name, "trainable": spec.trainable, "dtype": dtype}
+    if spec.type.startswith("SpatialDropout"):
+        del args["trainable"]  # Keras's SpatialDropout takes no trainable (it has no weights)
     for key in type(spec).model_fields:
-        if key in ("type", "name", "inputs", "trainable"):
+        if key in ("type", "name", "inputs", "trainable", "use_causal_mask"):  # the last a call argument
             continue
         value = getattr(spec, key)
         if key.endswith("_initializer"):
@@ -159,12 +191,15 @@ def layer_args(spec, name, dtype) -> dict:
             value = regularizer_config(value)
         elif key == "noise_shape" and value is not None:
             value = [None, *value]  # Keras's noise_shape has the batch axis
-        elif key == "layer":  # both directions, as Keras writes them (it cannot rebuild the
-            # backward layer of a go_backwards layer by itself)
+        elif key == "layer" and spec.type == "Bidirectional":  # both directions, as Keras writes
+            # them (it cannot rebuild the backward layer of a go_backwards layer by itself)
             kind = _snake(value.type)
             args["backward_layer"] = keras_object("keras.layers", value.type, layer_args(
                 value.model_copy(update={"go_backwards": not value.go_backwards}), f"backward_{kind}", dtype))
             value = keras_object("keras.layers", value.type, layer_args(value, f"forward_{kind}", dtype))
+        elif key == "layer":
+            value = keras_object("keras.layers", value.type,
+                                 layer_args(value, value.name or _snake(value.type), dtype))
         elif isinstance(value, tuple):
             value = list(value)
         args[key] = value
@@ -210,25 +245,13 @@ def weights_h5(model, groups, model_name: str) -> bytes:
     with h5py.File(buf, "w") as f:
         f.create_group("layers")
         for group, lname, node in groups:
-            type_name = "InputLayer" if node is None else node.layer.spec.type
             base = f"layers/{group}"
-            for sub in sub_groups(type_name):
-                g = f.require_group(f"{base}/{sub}")
-                g.attrs["name"] = _owner_name(lname, node, sub)
+            for sub, owner in [("vars", lname)] if node is None else sub_groups(node.layer.spec, lname):
+                f.require_group(f"{base}/{sub}").attrs["name"] = owner
             if node is None:
                 continue
             names = list(node.layer.weights)
-            for key, sub in zip(names, weight_paths(type_name, names)):
+            for key, sub in zip(names, weight_paths(node.layer.spec, names)):
                 f[f"{base}/{sub}"] = node.layer.weights[key]
         f.create_group("vars").attrs["name"] = model_name
     return buf.getvalue()
-
-
-def _owner_name(lname, node, sub: str) -> str:
-    if sub == "vars":
-        return lname
-    inner = node.layer.spec.layer.type if node.layer.spec.type == "Bidirectional" else node.layer.spec.type
-    kind = _snake(inner)
-    if sub.endswith("_layer/vars"):
-        return f"{sub.split('_layer')[0]}_{kind}"
-    return f"{kind}_cell"

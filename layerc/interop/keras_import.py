@@ -99,16 +99,21 @@ def _sequential(config, entries, problems, notes, dtypes):
 
 def _functional(body, entries, problems, notes, dtypes):
     inputs, layers, names, tracked = {}, [], [], []
+    masks = _mask_ops(entries, body, problems)
     for e in entries:
         cfg = e.get("config") or {}
         lname = e.get("name") or cfg.get("name")
+        if lname in masks:
+            continue
         tracked.append((e.get("class_name"), lname))
         if e.get("class_name") == "InputLayer":
             shape, dtype = _input(e, problems, notes)
             inputs[lname] = {"shape": shape or [1], **({"dtype": dtype} if dtype and dtype != "float32" else {})}
             continue
         spec = layer_args(e, problems, notes, dtypes)
-        spec["_sources"] = _inbound(e, problems, lname)
+        spec["_sources"], causal = _inbound(e, problems, lname, masks)
+        if causal and isinstance(spec.get("MultiHeadAttention"), dict):
+            spec["MultiHeadAttention"]["use_causal_mask"] = True
         layers.append(spec)
         names.append(lname)
     outs = [r[0] for r in _refs(body.get("output_layers"), problems, "output_layers")]
@@ -137,6 +142,55 @@ def _functional(body, entries, problems, notes, dtypes):
     return data, tracked
 
 
+# The ops Keras 3 records in a functional graph to carry Embedding(mask_zero)'s mask to the
+# layers after it (passed as their `mask` argument): not layers; layerc derives the same
+# masks itself.
+_MASK_OPS = ("NotEqual", "LogicalAnd", "LogicalOr")
+
+
+def _mask_ops(entries, body, problems) -> set:
+    """The names of the mask ops: each a NotEqual(tensor, 0) or a LogicalAnd/Or of mask ops,
+    used only as some layer's `mask` (another use is reported)."""
+    ops = {}
+    for e in entries:
+        nodes = e.get("inbound_nodes")
+        if (e.get("class_name") in _MASK_OPS and str(e.get("module")).startswith("keras.src.ops")
+                and isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], dict)):
+            args = nodes[0].get("args") or []
+            ops[e.get("name")] = (e.get("class_name"), args)
+    used = set()
+    for e in entries:
+        for node in e.get("inbound_nodes") or []:
+            if not isinstance(node, dict):
+                continue
+            args = node.get("args") or []
+            if e.get("name") in ops:
+                args = [a for a in args if _history(a) not in ops]  # a mask op's mask operands
+            used |= {_history(t) for t in _tensors(args)}
+            used |= {_history(t) for k, v in (node.get("kwargs") or {}).items() if k != "mask" for t in _tensors([v])}
+    used |= {r[0] for r in (body.get("output_layers") or []) if isinstance(r, list) and r}
+    for name, (cls, args) in ops.items():
+        if name in used or (cls == "NotEqual" and (len(args) != 2 or args[1] != 0)):
+            problems.append(f"{cls} '{name}': an op on tensors, not a layer (layerc has ops only to carry "
+                            "Embedding(mask_zero)'s mask)")
+    return set(ops)
+
+
+def _tensors(values) -> list:
+    out = []
+    for v in values:
+        if isinstance(v, list):
+            out += _tensors(v)
+        elif isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
+            out.append(v)
+    return out
+
+
+def _history(t):
+    hist = (t.get("config") or {}).get("keras_history") if isinstance(t, dict) else None
+    return hist[0] if isinstance(hist, list) and hist else None
+
+
 def _refs(value, problems, what):
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         value = [value]
@@ -150,33 +204,46 @@ def _refs(value, problems, what):
     return value
 
 
-def _inbound(entry, problems, lname) -> list:
+def _inbound(entry, problems, lname, masks=frozenset()) -> tuple[list, bool]:
+    """(the layer's sources, whether it is called with use_causal_mask)."""
     cls = entry.get("class_name")
     nodes = entry.get("inbound_nodes")
     if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
         n = len(nodes) if isinstance(nodes, list) else 0
         problems.append(f"{cls} '{lname}': called {n} times" + (" (a shared layer); layerc calls each layer once"
                                                                 if n > 1 else " (inbound_nodes not in Keras 3's form)"))
-        return []
-    args, kwargs = nodes[0].get("args") or [], nodes[0].get("kwargs") or {}
-    extra = {k: v for k, v in kwargs.items() if not (k in ("mask", "training") and v in (None, False))}
-    if extra or len(args) != 1:
+        return [], False
+    args, kwargs = nodes[0].get("args") or [], dict(nodes[0].get("kwargs") or {})
+    attention = cls == "MultiHeadAttention"
+    causal = kwargs.pop("use_causal_mask", False) if attention else False
+    if attention and isinstance(kwargs.get("key"), dict):
+        args = [*args, kwargs.pop("key")]
+    extra = {k: v for k, v in kwargs.items() if not (k in ("mask", "training") and v in (None, False))
+             and not (k == "mask" and _history(v) in masks)}  # Keras's own mask, which layerc derives too
+    if attention:  # query, value[, key]: all three positional
+        ok = 2 <= len(args) <= 3 and causal in (True, False)
+        tensors = args
+    else:
+        ok = len(args) == 1
+        tensors = args[0] if args and isinstance(args[0], list) else args[:1]
+    if extra or not ok:
         problems.append(f"{cls} '{lname}': called with arguments layerc has no form for "
                         f"({', '.join(extra) or f'{len(args)} positional'})")
-        return []
-    tensors = args[0] if isinstance(args[0], list) else [args[0]]
+        return [], False
     srcs = []
     for t in tensors:
         if not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__":
             problems.append(f"{cls} '{lname}': an input that is not a layer's output")
-            return []
+            return [], False
         hist = (t.get("config") or {}).get("keras_history")
         if not isinstance(hist, list) or len(hist) != 3 or list(hist[1:]) != [0, 0]:
             problems.append(f"{cls} '{lname}': takes a shared layer's or a multi-output layer's output "
                             f"({hist}); layerc has one output per layer")
-            return []
+            return [], False
         srcs.append(hist[0])
-    return srcs
+    if attention and len(set(srcs)) == 1:
+        srcs = srcs[:1]  # self-attention: one input
+    return srcs, causal
 
 
 def _input(entry, problems, notes):

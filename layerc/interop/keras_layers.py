@@ -89,7 +89,9 @@ def _args(cls, cfg, layer, dtypes, inner=False) -> dict:
             layer.bad(f"{key}={show(value)} (layerc has no such option)")
     if cls == "Bidirectional":
         _check_backward(cfg, layer)
-    if cls in ("MaxPooling1D", "MaxPooling2D", "AveragePooling2D") and "strides" in args:
+    if cls == "MultiHeadAttention" and args.get("value_dim") == args.get("key_dim"):
+        del args["value_dim"]  # Keras writes key_dim for None
+    if cls in ("MaxPooling1D", "MaxPooling2D", "AveragePooling2D", "AveragePooling1D") and "strides" in args:
         if compact(args["strides"]) == compact(args.get("pool_size", fields["pool_size"].default)):
             del args["strides"]
     try:
@@ -110,7 +112,10 @@ _SKIP = object()
 def _typed(layer: dict) -> dict:
     """`{LSTM: {args}}` -> `{type: LSTM, ...args}`, the form the layer models validate."""
     (t, args), = layer.items()
-    return {"type": t, **(args or {})}
+    args = dict(args or {})
+    if isinstance(args.get("layer"), dict):  # a wrapper of a wrapper
+        args["layer"] = _typed(args["layer"])
+    return {"type": t, **args}
 
 
 def show(value) -> str:
@@ -142,6 +147,12 @@ def _field(cls, key, value, layer):
         return value[1:]
     if key == "axis" and cls == "LayerNormalization" and isinstance(value, list) and len(value) == 1:
         return value[0]
+    if key == "data_format" and value == "channels_last":
+        return None  # SpatialDropout2D's None
+    if key == "attention_axes" and value in ([1], [-2], 1, -2):
+        return None  # the steps axis, layerc's only one (Keras writes [1] for None)
+    if key == "layer" and cls == "TimeDistributed":
+        return _wrapped(value, layer)
     if key == "layer":
         if not isinstance(value, dict) or value.get("class_name") not in RECURRENT or not is_builtin(value):
             layer.bad(f"wraps {value.get('class_name') if isinstance(value, dict) else value!r}; layerc's "
@@ -153,6 +164,18 @@ def _field(cls, key, value, layer):
     if isinstance(value, float):
         return short_float(value)
     return value
+
+
+def _wrapped(value, layer):
+    """TimeDistributed's layer as `{Type: {args}}`, its problems reported on the wrapper."""
+    from ..spec.layers import LAYER_TYPES
+
+    inner_cls = value.get("class_name") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not is_builtin(value) or inner_cls not in LAYER_TYPES:
+        layer.bad(f"wraps {inner_cls or value!r}, which layerc has not (or a custom object)")
+        return _SKIP
+    inner = Problems(layer.problems, layer.notes, inner_cls, f"{layer.name}.layer")
+    return {inner_cls: _args(inner_cls, value.get("config") or {}, inner, set(), inner=True) or None}
 
 
 def _initializer(value, layer, key):

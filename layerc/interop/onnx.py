@@ -138,9 +138,11 @@ def _check_exportable(model):
             problems.append(_diag(spec, ("layers", node.index), f"layer '{node.name}' ({s.type}) "
                                   "cannot be exported to ONNX: no ONNX form for this layer type"))
             continue
-        inner = s.layer if s.type == "Bidirectional" else s
+        inner, where = s, ("layers", node.index)
+        while inner.type in ("Bidirectional", "TimeDistributed"):  # the wrapped layer's options
+            inner = inner.layer
+            where += ("layer", inner.type)
         if inner.type in ("SimpleRNN", "LSTM", "GRU"):
-            where = ("layers", node.index) + (("layer", inner.type) if inner is not s else ())
             for key in ("activation", "recurrent_activation"):
                 act = getattr(inner, key, None)
                 if act is not None and act not in _RECURRENT_ACT:
@@ -269,7 +271,7 @@ def _spatial(node):
 
     s, shape = node.layer.spec, node.input_shape
     rank = 2 if s.type.endswith("2D") else 1
-    conv = s.type.startswith("Conv")
+    conv = hasattr(s, "kernel_size")
     grab = pair if rank == 2 else (lambda v: (single(v),))
     k = grab(s.kernel_size if conv else s.pool_size)
     strides = grab((s.strides if s.strides is not None else s.pool_size))
@@ -323,7 +325,7 @@ def _global_pool(g, node, x, mask):
         total = g.reduce("ReduceSum", g.op("Mul", [x, m]), axes, s.keepdims)
         count = g.op("Max", [g.reduce("ReduceSum", m, axes, s.keepdims), g.scalar(1.0)])
         return g.op("Div", [total, count]), None
-    op = "ReduceMax" if s.type == "GlobalMaxPooling2D" else "ReduceMean"
+    op = "ReduceMax" if s.type.startswith("GlobalMax") else "ReduceMean"
     return g.reduce(op, x, axes, s.keepdims), None
 
 
@@ -504,6 +506,227 @@ def _bidirectional(g, node, x, mask):
     return y, (mask if seqs else None)
 
 
+# -- convolutions added later: transposed, depthwise, separable -----------------------------------
+def _conv_transpose(g, node, x, mask):
+    """ONNX's ConvTranspose (no pads), then Keras's crop of the full output (layerc's
+    `transpose_crops`: a negative crop is zeros added), then the bias."""
+    from ..core.conv_transpose import transpose_crops
+
+    s, layer = node.layer.spec, node.layer
+    k, st, d, pad, op = (v[-layer.rank:] for v in layer._geometry())
+    W = _w(node, "kernel")
+    W = W.transpose(3, 2, 0, 1) if layer.rank == 2 else W.transpose(2, 1, 0)  # (C, F, *k)
+    crops = [transpose_crops(*args) for args in zip(k, st, d, pad, op)]
+    cut = [max(0, c) for c in (*(a for a, _ in crops), *(b for _, b in crops))]
+    grow = [0, 0] + [max(0, -a) for a, _ in crops] + [0, 0] + [max(0, -b) for _, b in crops]
+
+    def conv(t):
+        y = g.op("ConvTranspose", [t, g.const(W, "kernel")], kernel_shape=list(k), strides=list(st),
+                 dilations=list(d), pads=cut)
+        return g.op("Pad", [y, g.ints(grow, "pads")]) if any(grow) else y
+
+    y = _channels_first(g, x, layer.rank, conv)
+    if s.use_bias:
+        y = g.op("Add", [y, g.const(_w(node, "bias"), "bias")])
+    return _activation(g, s.activation, y), None
+
+
+def _depthwise_kernel(W):
+    """Keras's (kh, kw, C, m) depthwise kernel as a grouped Conv's (C * m, 1, kh, kw)."""
+    kh, kw, c, m = W.shape
+    return W.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+
+
+def _depthwise(g, node, x, mask):
+    """DepthwiseConv2D as a Conv with one group per channel; SeparableConv2D then its
+    pointwise 1x1 Conv."""
+    s = node.layer.spec
+    sizes, k, strides, dil, padding = _spatial(node)
+    separable = s.type == "SeparableConv2D"
+    W = _w(node, "depthwise_kernel" if separable else "kernel")
+    bias = [g.const(_w(node, "bias"), "bias")] if s.use_bias else []
+    attrs = dict(kernel_shape=list(k), strides=list(strides), dilations=list(dil), group=W.shape[2],
+                 **_pads(g, sizes, k, strides, dil, padding))
+
+    def conv(t):
+        y = g.op("Conv", [t, g.const(_depthwise_kernel(W), "depthwise_kernel"), *([] if separable else bias)],
+                 **attrs)
+        if separable:
+            P = _w(node, "pointwise_kernel").transpose(3, 2, 0, 1)
+            y = g.op("Conv", [y, g.const(P, "pointwise_kernel"), *bias], kernel_shape=[1, 1])
+        return y
+
+    return _activation(g, s.activation, _channels_first(g, x, 2, conv)), None
+
+
+# -- resampling ---------------------------------------------------------------------------------
+def _upsampling(g, node, x, mask):
+    """Resize on the channels-first tensor: nearest repeats each value (asymmetric, floor);
+    bilinear is Keras's half-pixel interpolation."""
+    from ..spec.layers import pair
+
+    s = node.layer.spec
+    rank = 2 if s.type == "UpSampling2D" else 1
+    size = pair(s.size) if rank == 2 else (s.size,)
+    scales = g.const(np.asarray([1, 1, *size], np.float32), "scales")
+    if getattr(s, "interpolation", "nearest") == "bilinear":
+        attrs = dict(mode="linear", coordinate_transformation_mode="half_pixel")
+    else:
+        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return _channels_first(g, x, rank, lambda t: g.op("Resize", [t, "", scales], **attrs)), None
+
+
+def _edges(node):
+    from ..core.resampling import edges
+
+    s = node.layer.spec
+    rank = node.layer.rank
+    return edges(s.padding if s.type.startswith("ZeroPadding") else s.cropping, rank)
+
+
+def _zero_padding(g, node, x, mask):
+    e = _edges(node)
+    pads = [0, *(a for a, _ in e), 0, 0, *(b for _, b in e), 0]
+    return g.op("Pad", [x, g.ints(pads, "pads")]), None
+
+
+def _cropping(g, node, x, mask):
+    e = _edges(node)
+    axes = list(range(1, len(e) + 1))
+    return g.op("Slice", [x, g.ints([a for a, _ in e], "starts"), g.ints([-b if b else 2 ** 62 for _, b in e], "ends"),
+                          g.ints(axes, "axes")]), None
+
+
+def _rescaling(g, node, x, mask):
+    s = node.layer.spec
+    y = g.op("Mul", [x, g.const(np.asarray(s.scale, np.float32), "scale")])
+    return g.op("Add", [y, g.const(np.asarray(s.offset, np.float32), "offset")]), mask
+
+
+def _repeat_vector(g, node, x, mask):
+    y = g.op("Unsqueeze", [x, g.ints([1], "axes")])
+    return g.op("Tile", [y, g.ints([1, node.layer.spec.n, 1], "repeats")]), None
+
+
+def _permute(g, node, x, mask):
+    return g.transpose(x, (0, *node.layer.spec.dims)), None
+
+
+def _merge(op):
+    def merge(g, node, xs, masks):
+        if any(m is not None for m in masks):
+            raise _Unsupported(("type",), f"layer '{node.name}' ({node.layer.spec.type}) merges masked "
+                               "inputs: ONNX export carries masks as sequence lengths, not into merges "
+                               "other than Add and Concatenate")
+        if op == "Mul":  # Mul takes two inputs; Mean, Max and Min any number
+            y = xs[0]
+            for x in xs[1:]:
+                y = g.op("Mul", [y, x])
+            return y, None
+        return g.op(op, xs), None
+
+    return merge
+
+
+def _position(g, node, x, mask):
+    """x + embeddings[:T], T the input's steps (axis -2)."""
+    E = g.const(_w(node, "embeddings"), "embeddings")
+    steps = g.op("Gather", [g.op("Shape", [x]), g.ints([len(node.input_shape) - 1], "axis")])
+    rows = g.op("Slice", [E, g.ints([0], "start"), steps, g.ints([0], "axis")])
+    return g.op("Add", [x, rows]), mask
+
+
+def _time_distributed(g, node, x, mask):
+    """The wrapped layer on (batch * steps, ...): Reshape, the layer, Reshape back."""
+    from types import SimpleNamespace
+
+    td, inner = node.layer, node.layer.inner
+    shape_in = tuple(node.input_shape[1:])
+    shape_out = tuple(node.output_shape[1:])
+    if None in shape_in or None in shape_out:
+        raise _Unsupported(("layer",), f"layer '{node.name}' (TimeDistributed) wraps inputs of unknown "
+                           f"size {shape_in}: ONNX export folds the steps into the batch with a fixed shape")
+    folded = g.op("Reshape", [x, g.ints([-1, *shape_in])])
+    inner.weights = td.weights
+    fake = SimpleNamespace(layer=inner, name=node.name, index=node.index, inputs=node.inputs,
+                           input_shape=shape_in, output_shape=shape_out)
+    try:
+        y, _ = _LAYERS[inner.spec.type](g, fake, folded, None)
+    except _Unsupported as e:
+        raise _Unsupported(("layer", *e.args[0]), e.args[1]) from None
+    lead = g.op("Slice", [g.op("Shape", [x]), g.ints([0], "start"), g.ints([2], "end")])
+    return g.op("Reshape", [y, g.op("Concat", [lead, g.ints(list(shape_out), "shape")], axis=0)]), mask
+
+
+def _attention(g, node, xs, masks):
+    """MultiHeadAttention: the projections (MatMul on the kernels reshaped to (D, heads *
+    dim)), scaled scores per head, layerc's masked softmax (masked scores -1e9, masked
+    probabilities 0, a query step with nothing to attend to gets zeros), the output
+    projection. The mask combines the query's, value's and key's masks and the causal one."""
+    s, W = node.layer.spec, node.layer.weights
+    H, dk = s.num_heads, s.key_dim
+    dv = s.value_dim or dk
+    xq = xs[0]
+    xv = xs[1] if len(xs) > 1 else xq
+    xk = xs[2] if len(xs) > 2 else xv
+
+    def project(x, name, dim):
+        kernel = np.asarray(W[f"{name}/kernel"], np.float32)
+        y = g.op("MatMul", [x, g.const(kernel.reshape(kernel.shape[0], -1), f"{name}_kernel")])
+        if s.use_bias:
+            y = g.op("Add", [y, g.const(np.asarray(W[f"{name}/bias"], np.float32).reshape(-1), f"{name}_bias")])
+        return g.transpose(g.op("Reshape", [y, g.ints([0, 0, H, dim])]), (0, 2, 1, 3))  # (B, H, T, dim)
+
+    q = g.op("Mul", [project(xq, "query", dk), g.scalar(1.0 / np.sqrt(dk))])
+    k, v = project(xk, "key", dk), project(xv, "value", dv)
+    scores = g.op("MatMul", [q, g.transpose(k, (0, 1, 3, 2))])  # (B, H, T, S)
+    allowed = _attention_mask(g, node, xq, xv, masks)
+    if allowed is None:
+        probs = g.op("Softmax", [scores], axis=-1)
+    else:
+        scores = g.op("Where", [allowed, scores, g.scalar(-1e9)])
+        e = g.op("Exp", [g.op("Sub", [scores, g.reduce("ReduceMax", scores, [-1], True)])])
+        e = g.op("Mul", [e, g.op("Cast", [allowed], to=g.onnx.TensorProto.FLOAT)])
+        den = g.op("Max", [g.reduce("ReduceSum", e, [-1], True), g.scalar(1e-30)])
+        probs = g.op("Div", [e, den])
+    o = g.transpose(g.op("MatMul", [probs, v]), (0, 2, 1, 3))  # (B, T, H, dv)
+    o = g.op("Reshape", [o, g.ints([0, 0, H * dv])])
+    Wo = np.asarray(W["attention_output/kernel"], np.float32)
+    out_shape = list(Wo.shape[2:])
+    y = g.op("MatMul", [o, g.const(Wo.reshape(H * dv, -1), "output_kernel")])
+    if s.use_bias:
+        y = g.op("Add", [y, g.const(np.asarray(W["attention_output/bias"], np.float32).reshape(-1), "output_bias")])
+    if len(out_shape) > 1:
+        y = g.op("Reshape", [y, g.ints([0, 0, *out_shape])])
+    return y, masks[0]
+
+
+def _attention_mask(g, node, xq, xv, masks):
+    """The boolean (B or 1, 1, T, S) attention mask, or None."""
+    masks = list(masks) + [None] * 3
+    n = len(node.inputs)
+    q_mask, v_mask = masks[0], masks[1] if n > 1 else masks[0]
+    k_mask = masks[2] if n > 2 else None
+    parts = []
+    if q_mask is not None:
+        parts.append(g.op("Unsqueeze", [q_mask, g.ints([1, 3], "axes")]))
+    for m in (v_mask, k_mask):
+        if m is not None:
+            parts.append(g.op("Unsqueeze", [m, g.ints([1, 2], "axes")]))
+    if node.layer.spec.use_causal_mask:
+        T, S = node.input_shape[0][0], (node.input_shape[1] if n > 1 else node.input_shape[0])[0]
+        if T is None or S is None:
+            raise _Unsupported(("use_causal_mask",), f"layer '{node.name}' (MultiHeadAttention) has "
+                               "steps of unknown size: ONNX export writes the causal mask as a constant")
+        parts.append(g.const(np.tril(np.ones((T, S), bool))[None, None], "causal"))
+    if not parts:
+        return None
+    allowed = parts[0]
+    for p in parts[1:]:
+        allowed = g.op("And", [allowed, p])
+    return allowed
+
+
 _LAYERS = {
     "Dense": _dense, "Conv1D": _conv, "Conv2D": _conv,
     "MaxPooling1D": _pool, "MaxPooling2D": _pool, "AveragePooling2D": _pool,
@@ -513,4 +736,12 @@ _LAYERS = {
     "Dropout": _identity, "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
     "Embedding": _embedding, "Flatten": _flatten, "Reshape": _reshape, "Activation": _activation_layer,
     "Add": _add, "Concatenate": _concatenate,
+    "Conv1DTranspose": _conv_transpose, "Conv2DTranspose": _conv_transpose, "DepthwiseConv2D": _depthwise,
+    "SeparableConv2D": _depthwise, "UpSampling1D": _upsampling, "UpSampling2D": _upsampling,
+    "ZeroPadding1D": _zero_padding, "ZeroPadding2D": _zero_padding, "Cropping1D": _cropping,
+    "Cropping2D": _cropping, "AveragePooling1D": _pool, "GlobalMaxPooling1D": _global_pool,
+    "Multiply": _merge("Mul"), "Subtract": _merge("Sub"), "Average": _merge("Mean"), "Maximum": _merge("Max"),
+    "Minimum": _merge("Min"), "Rescaling": _rescaling, "RepeatVector": _repeat_vector, "Permute": _permute,
+    "GaussianNoise": _identity, "SpatialDropout1D": _identity, "SpatialDropout2D": _identity,
+    "PositionEmbedding": _position, "TimeDistributed": _time_distributed, "MultiHeadAttention": _attention,
 }

@@ -80,7 +80,81 @@ layers:
   - Dense: {units: 4, activation: swish}
   - Dense: {units: 2}
 """
-SPECS = {"cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE}
+RESAMPLING = """
+input: {shape: [7, 7, 3]}
+layers:
+  - Conv2DTranspose: {filters: 4, kernel_size: 3, strides: 2, padding: same, output_padding: 1, activation: relu}
+  - DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 2, padding: same, activation: tanh}
+  - SeparableConv2D: {filters: 3, kernel_size: [2, 3], depth_multiplier: 2, strides: 2}
+  - Conv2DTranspose: {filters: 3, kernel_size: [3, 2], dilation_rate: 2, use_bias: false}
+  - UpSampling2D: {size: [2, 1], interpolation: bilinear}
+  - ZeroPadding2D: {padding: [[1, 0], [2, 1]]}
+  - Cropping2D: {cropping: [[0, 1], [1, 2]]}
+  - SpatialDropout2D: {rate: 0.3}
+  - GaussianNoise: {stddev: 0.2}
+  - Rescaling: {scale: [0.5, 2.0, -1.0], offset: 0.1}
+  - Permute: {dims: [2, 1, 3]}
+  - UpSampling2D: {size: 2}
+  - Flatten
+  - Dense: {units: 3}
+"""
+STEPS = """
+input: {shape: [9, 3]}
+layers:
+  - Conv1DTranspose: {filters: 4, kernel_size: 3, strides: 2, output_padding: 1, activation: elu}
+  - UpSampling1D: {size: 2}
+  - ZeroPadding1D: {padding: [2, 1]}
+  - Cropping1D: {cropping: [1, 3]}
+  - AveragePooling1D: {pool_size: 3, strides: 2, padding: same}
+  - SpatialDropout1D: {rate: 0.2}
+  - TimeDistributed: {layer: {Dense: {units: 5, activation: relu, name: inner}}}
+  - Reshape: {target_shape: [-1, 5, 2]}
+  - TimeDistributed: {layer: {Conv1D: {filters: 3, kernel_size: 2}}}
+  - TimeDistributed: {layer: {GlobalMaxPooling1D}}
+  - GlobalMaxPooling1D
+  - RepeatVector: {n: 3}
+  - Conv1DTranspose: {filters: 2, kernel_size: 2, padding: same, dilation_rate: 2}
+  - Flatten
+"""
+MERGES = """
+inputs: {a: {shape: [4]}, b: {shape: [4]}, c: {shape: [4]}}
+layers:
+  - Multiply: {inputs: [a, b, c]}
+  - Subtract: {inputs: [a, b]}
+  - Average: {inputs: [a, b, c]}
+  - Maximum: {inputs: [multiply, subtract]}
+  - Minimum: {inputs: [average, maximum, c]}
+  - Dense: {units: 2}
+"""
+ATTENTION = """
+input: {shape: [7], dtype: int32}
+layers:
+  - Embedding: {input_dim: 20, output_dim: 8, mask_zero: true, name: emb}
+  - Dense: {units: 6, name: v}
+  - Dense: {units: 5, inputs: emb, name: k}
+  - MultiHeadAttention: {num_heads: 3, key_dim: 2, value_dim: 3, output_shape: 5, inputs: [emb, v, k], use_bias: false}
+  - MultiHeadAttention: {num_heads: 2, key_dim: 3, use_causal_mask: true}
+  - TimeDistributed: {layer: {Dense: {units: 3}}}
+  - GlobalAveragePooling1D
+  - Dense: {units: 2}
+"""  # (Keras's MultiHeadAttention erases the masks of the tensors it is called on, so no
+# masked tensor is used again after one: layerc keeps the mask there, Keras drops it)
+WRAPPED = """
+input: {shape: [4, 6, 3]}
+layers:
+  - TimeDistributed: {layer: {LSTM: {units: 3, return_sequences: true}}}
+  - TimeDistributed: {layer: {Bidirectional: {layer: {GRU: {units: 2}}, merge_mode: ave}}}
+"""
+SPECS = {"wrapped": WRAPPED, "cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE,
+         "resampling": RESAMPLING, "steps": STEPS, "merges": MERGES, "attention": ATTENTION}
+POSITION = """
+input: {shape: [5], dtype: int32}
+layers:
+  - Embedding: {input_dim: 9, output_dim: 4}
+  - PositionEmbedding: {sequence_length: 5, name: pos}
+  - Reshape: {target_shape: [5, 2, 2]}
+  - TimeDistributed: {layer: {PositionEmbedding: {sequence_length: 2}}}
+"""
 
 
 def exported(tmp_path, text, seed=0):
@@ -103,11 +177,24 @@ def test_exported_file_loads_in_keras_with_layercs_outputs(keras, tmp_path, name
 
 
 def test_every_layer_type_is_exported_and_checked():
-    assert keras_export.EXPORTS == set(LAYERS)
+    # the one known gap, with its reason: Keras has no class to load a PositionEmbedding as
+    assert set(keras_export.UNEXPORTABLE) == {"PositionEmbedding"}
+    assert keras_export.EXPORTS == set(LAYERS) - set(keras_export.UNEXPORTABLE)
     covered = {layer.type for text in SPECS.values() for layer in parse_spec(text).layers}
     covered |= {layer.layer.type for text in SPECS.values() for layer in parse_spec(text).layers
-                if layer.type == "Bidirectional"}
-    assert covered == set(LAYERS)
+                if layer.type in ("Bidirectional", "TimeDistributed")}
+    assert covered == keras_export.EXPORTS
+
+
+def test_position_embedding_is_refused_with_its_line_and_reason(tmp_path):
+    model = layerc.build(parse_spec(POSITION))
+    with pytest.raises(KerasError) as e:
+        save_keras(model, tmp_path / "m.keras")
+    reason = "Keras's core has no PositionEmbedding \\(keras_hub's is another package\\)"
+    assert re.fullmatch(rf"2 layers cannot be exported to Keras: PositionEmbedding 'pos' \(<spec>:5:\d+\): "
+                        rf"{reason}, TimeDistributed 'time_distributed' \(<spec>:7:\d+\): {reason}",
+                        str(e.value)), str(e.value)
+    assert not list(tmp_path.iterdir())
 
 
 def test_sequential_specs_export_as_sequential_and_graphs_as_functional(tmp_path):

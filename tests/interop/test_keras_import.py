@@ -149,7 +149,7 @@ def test_every_unsupported_layer_is_listed_at_once_and_nothing_is_written(keras,
     L = keras.layers
     x = keras.Input((8, 8, 2))
     h = L.Conv2D(3, 3, kernel_constraint=keras.constraints.MaxNorm(2.0), name="constrained")(x)
-    h = L.UpSampling2D(name="up")(h)
+    h = L.GaussianDropout(0.2, name="noisy")(h)
     h = L.Flatten()(h)
     h = L.Dense(4, activity_regularizer="l2", name="active")(h)
     h = L.Dense(4, kernel_regularizer=keras.regularizers.OrthogonalRegularizer(), name="ortho")(h)
@@ -158,7 +158,7 @@ def test_every_unsupported_layer_is_listed_at_once_and_nothing_is_written(keras,
     code, out = cli("import", str(tmp_path / "m.keras"), "--output", str(tmp_path / "out"))
     assert code == 1
     assert "5 layers layerc cannot express" in out
-    for line in ("Conv2D 'constrained': kernel_constraint=MaxNorm(", "UpSampling2D 'up': layerc has no such layer",
+    for line in ("Conv2D 'constrained': kernel_constraint=MaxNorm(", "GaussianDropout 'noisy': layerc has no such layer",
                  "Dense 'active': activity_regularizer=L2(", "Dense 'ortho': kernel_regularizer OrthogonalRegularizer(",
                  "Dense 'half': dtype policy 'float16'"):
         assert line in out, out
