@@ -203,7 +203,8 @@ class CsvData(_OneFile, _Numeric):
             if not isinstance(given, dict):
                 if len(names) > 1:
                     problems.append((("data", key), f"a model with several {what}s names the columns of each: "
-                                     f"`{key}: {{{names[0]}: [...], {names[1]}: [...]}}`", f"{what}s: {', '.join(names)}"))
+                                     f"`{key}: {{{names[0]}: [...], {names[1]}: [...]}}`",
+                                     f"{what}s: {', '.join(names)}"))
                 continue
             for name, cols in given.items():
                 if name not in names:

@@ -151,4 +151,5 @@ def test_a_column_count_that_does_not_fit_the_input(both):
 
 
 def test_labels_with_several_outputs(both):
-    located(both, "  validation_split: 0.2", "  labels: [k0, k1, k2]", "`labels` names the classes of a model with one output")
+    located(both, "  validation_split: 0.2", "  labels: [k0, k1, k2]",
+            "`labels` names the classes of a model with one output")
