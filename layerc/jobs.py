@@ -55,12 +55,13 @@ def load_dataset(spec, model):
         raise SpecError([_diag(spec, (), "the spec has no `data:` section to train or evaluate on")])
     if len(model.input_names) != 1 or len(model.output_names) != 1:
         return _load_named(spec, model)
+    data = spec.data.single() if hasattr(spec.data, "single") else spec.data  # CSV columns by name
     from .data.peek import data_diagnostics
 
     if diags := data_diagnostics(spec, model):  # located, before any data is read
         raise SpecError(diags)
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
-    return load_data(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0],
+    return load_data(data, spec_dir=spec_dir, input_shape=model.input_shapes[0],
                      output_shape=model.output_shapes[0], loss_name=_loss_name(spec),
                      seed=spec.seed, dtype=spec.dtype)
 
@@ -69,14 +70,20 @@ def _load_named(spec, model):
     """The data of a model with several inputs or outputs: an .npz with an array for each."""
     from .data import load_named_data
 
-    if getattr(spec.data, "format", None) != "npz":
+    from .data.errors import Located
+
+    if getattr(spec.data, "format", None) not in ("npz", "csv"):
         key = "format" if hasattr(spec.data, "format") else "dataset"
         raise SpecError([_diag(spec, ("data", key), "a model with several inputs or outputs reads `format: npz`, "
-                                                    "one array per input and per output, named after them")])
+                                                    "one array per input and per output, named after them, or "
+                                                    "`format: csv` with the columns of each")])
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
     losses = {n: spec.train.loss_for(n).type if spec.train else None for n in model.output_names}
-    return load_named_data(spec.data, spec_dir=spec_dir, model=model, losses=losses, seed=spec.seed,
-                           dtype=spec.dtype)
+    try:
+        return load_named_data(spec.data, spec_dir=spec_dir, model=model, losses=losses, seed=spec.seed,
+                               dtype=spec.dtype)
+    except Located as e:
+        raise SpecError([_diag(spec, e.path, str(e))]) from None
 
 
 def _loss_name(spec):

@@ -98,7 +98,7 @@ def load_named_data(data_spec, *, spec_dir: Path | None, model, losses: dict, se
     parts, fitted, info = named.load(spec, spec_dir, model, losses, seed, dtype, _split)
     ds = Dataset(*(named.pair(parts.get(k)) for k in ("train", "validation", "test")), fitted, info)
     ds.fitted.update({"version": FITTED_VERSION, "dataset": None})
-    ds.info.update({"name": "npz", "format": "npz",
+    ds.info.update({"name": spec.format, "format": spec.format,
                     "sizes": {k: len(parts[k]) if k in parts else 0 for k in ("train", "validation", "test")}})
     return ds
 

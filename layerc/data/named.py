@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import arrays
-from .errors import DataError
+from ..spec.diagnostics import did_you_mean
+from .errors import DataError, Located
 from .paths import find
+from .peek import check_fit
 from .prepare import apply_scaling, check_finite, choose_task, fit_standardize, fit_to_input, make_targets
 
 
@@ -38,12 +40,14 @@ class Arrays:
 
 def keys(spec, inputs, outputs) -> tuple[dict, dict]:
     """{model input: array name}, {model output: array name}."""
-    return ({n: (spec.x_keys or {}).get(n, n) for n in inputs},
-            {n: (spec.y_keys or {}).get(n, n) for n in outputs})
+    return ({n: (getattr(spec, "x_keys", None) or {}).get(n, n) for n in inputs},
+            {n: (getattr(spec, "y_keys", None) or {}).get(n, n) for n in outputs})
 
 
 def read(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
     """One source's arrays, checked for presence, numbers and equal sample counts."""
+    if spec.format == "csv":
+        return read_csv(spec, src, spec_dir, limit, split, inputs, outputs)
     path = find(src.path, spec_dir)
     x_keys, y_keys = keys(spec, inputs, outputs)
     labels = {k: f"input {n!r}" for n, k in x_keys.items()}
@@ -61,6 +65,93 @@ def read(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
     return Arrays([got[k] for k in x_keys.values()], [got[k] for k in y_keys.values()], [str(path)])
 
 
+def columns(spec, inputs, outputs) -> tuple[dict, dict]:
+    """{model input: its feature columns}, {model output: its target columns} as given (the
+    features None when they are every column but the targets)."""
+    def by_name(given, names):
+        if isinstance(given, dict):
+            return {n: given[n] if isinstance(given[n], list) else [given[n]] for n in names}
+        return {names[0]: given if isinstance(given, list) or given is None else [given]}
+
+    return by_name(spec.features, inputs), by_name(spec.target, outputs)
+
+
+def read_csv(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
+    """One CSV source's columns for each input and output (the single-input reader's parsing:
+    numbers, missing cells, class-name targets), columns located at their `data:` key."""
+    from .csv import column_index, numbers, read_table
+    from .sources import _csv_targets
+
+    path = find(src.path, spec_dir)
+    table = read_table(path, spec.header, spec.delimiter, limit)
+    features, targets = columns(spec, inputs, outputs)
+
+    def index(key, given, name, cols, what):
+        out = []
+        for j, col in enumerate(cols):
+            where = ("data", key) + ((name,) if isinstance(given, dict) else ()) + \
+                ((j,) if isinstance(given, dict) and isinstance(given[name], list) or isinstance(given, list) else ())
+            try:
+                out.append(column_index(table, col, what))
+            except DataError as e:
+                hint = did_you_mean(col, table.names or [])
+                raise Located(where, f"{e}" + (f"; {hint}" if hint else "")) from None
+        return out
+
+    t_cols = {n: index("target", spec.target, n, c, f"output {n!r} target") for n, c in targets.items()}
+    taken = {c for cols in t_cols.values() for c in cols}
+    f_cols = {n: (index("features", spec.features, n, c, f"input {n!r} feature") if c is not None
+                  else [c for c in range(table.width) if c not in taken]) for n, c in features.items()}
+    if len(inputs) == 1 and not f_cols[inputs[0]]:
+        raise Located(("data", "target"), f"{path}: no feature columns are left beside the target")
+    xs, complete = [], np.ones(len(table.rows), bool)
+    for n in inputs:
+        x, ok = numbers(table, f_cols[n], spec.missing, spec.fill_value)
+        xs.append(x)
+        complete &= ok
+    ys = []
+    for n in outputs:
+        y = _csv_targets(spec, table, t_cols[n])
+        if isinstance(y, np.ndarray):
+            complete &= ~np.isnan(y).any(axis=1)
+            y = y[:, 0] if len(t_cols[n]) == 1 else y
+        else:
+            complete &= np.array([v != "" for v in y])
+        ys.append(y)
+    if spec.missing == "drop":
+        keep = np.flatnonzero(complete)
+        xs = [x[keep] for x in xs]
+        ys = [y[keep] if isinstance(y, np.ndarray) else [y[i] for i in keep] for y in ys]
+    elif not complete.all():
+        r = int(np.flatnonzero(~complete)[0])
+        raise DataError(f"{path}: line {table.lines[r]}: missing target value (set `missing: drop` to skip such rows)")
+    if not len(xs[0]):
+        raise DataError(f"{split} data ({path}) holds no samples")
+    return Arrays(xs, ys, [str(path)])
+
+
+def _class_names(spec, parts, outputs) -> dict:
+    """{output: class names} for outputs whose CSV labels are words (each part's labels turned
+    into class ids in place), as the single-output loader does."""
+    from types import SimpleNamespace
+
+    from .loader import _label_names
+
+    if spec.format != "csv":
+        return {}
+    if spec.labels is not None and len(outputs) > 1:
+        raise Located(("data", "labels"), "`labels` names the classes of a model with one output")
+    out = {}
+    for i, name in enumerate(outputs):
+        shim = {k: SimpleNamespace(y=p.ys[i], files=p.files) for k, p in parts.items()}
+        names = _label_names(spec, shim)
+        for k, p in parts.items():
+            p.ys[i] = shim[k].y
+        if names is not None:
+            out[name] = names
+    return out
+
+
 def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
     """(parts by split name, fitted state, info); `split` is the loader's `_split`."""
     inputs, outputs = model.input_names, model.output_names
@@ -70,8 +161,16 @@ def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
         if getattr(spec, key) is not None:
             parts[key] = read(spec, getattr(spec, key), spec_dir, None, key, inputs, outputs)
     shapes = dict(zip(outputs, model.output_shapes))
-    tasks = [choose_task(losses[n], shapes[n], np.asarray(parts["train"].ys[i]), labelled=False,
+    label_names = _class_names(spec, parts, outputs)
+    tasks = [choose_task(losses[n], shapes[n], np.asarray(parts["train"].ys[i]), labelled=n in label_names,
                          one_hot=spec.one_hot) for i, n in enumerate(outputs)]
+    if spec.format == "csv":
+        for name, shape, x in zip(inputs, model.input_shapes, parts["train"].xs):
+            try:
+                check_fit(x.shape[1:], shape, f"the columns of input {name!r}")
+            except DataError as e:
+                raise Located(("data", "features") + ((name,) if isinstance(spec.features, dict) else ()),
+                              str(e)) from None
     parts = split(spec, parts, tasks[0], seed)
     x_keys, y_keys = keys(spec, inputs, outputs)
     fitted_inputs = {}
@@ -97,10 +196,12 @@ def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
         for key, part in parts.items():
             part.ys[i] = make_targets(np.asarray(part.ys[i]), task, shapes[name],
                                       f"{key} output {name!r} ({part.files[0]}[{y_keys[name]}])", dtype)
-    fitted = {"format": "npz", "task": tasks[0] if len(outputs) == 1 else None, "label_names": None,
+    fitted = {"format": spec.format, "task": tasks[0] if len(outputs) == 1 else None,
+              "label_names": label_names.get(outputs[0]) if len(outputs) == 1 else None,
               "rescale": spec.rescale, "inputs": fitted_inputs,
-              "outputs": {n: {"key": y_keys[n], "task": t} for n, t in zip(outputs, tasks)}}
-    info = {"task": tasks[0], "label_names": None, "files": {k: p.files for k, p in parts.items()},
+              "outputs": {n: {"key": y_keys[n], "task": t, "label_names": label_names.get(n)}
+                          for n, t in zip(outputs, tasks)}}
+    info = {"task": tasks[0], "label_names": fitted["label_names"], "files": {k: p.files for k, p in parts.items()},
             "num_classes": None}
     return parts, fitted, info
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, Located
 
 SPARSE, CATEGORICAL, BINARY, REGRESSION = "sparse", "categorical", "binary", "regression"
 CSV_ROWS = 5  # rows read to find a CSV file's columns
@@ -84,12 +84,7 @@ class _Missing(Exception):
     """A data file in no data folder."""
 
 
-class _Located(DataError):
-    """A data error that belongs to one key of the `data:` section."""
-
-    def __init__(self, path: tuple, message: str):
-        super().__init__(message)
-        self.path = path
+_Located = Located  # a data error that belongs to one key of the `data:` section
 
 
 def peek(data, spec_dir: Path | None, input_shape: tuple) -> Peek | None:
@@ -199,7 +194,9 @@ def _columns(spec, path: Path, cols, key: str) -> list[int]:
     return out, table.width
 
 
-def _csv(spec, src, spec_dir, input_shape) -> Peek:
+def _csv(spec, src, spec_dir, input_shape) -> Peek | None:
+    if spec.by_name():  # columns by model input/output: data/named.py checks them as it loads
+        return None
     path = _file(src.path, spec_dir)
     targets = spec.target if isinstance(spec.target, list) else [spec.target]
     t_cols, width = _columns(spec, path, targets, "target")

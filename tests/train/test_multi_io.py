@@ -267,9 +267,9 @@ def test_keys_naming_no_input_and_other_formats_are_located(two_npz, tmp_path):
         layerc.build(layerc.load_spec(path))
     (d,) = e.value.diagnostics
     assert (d.line, d.col, d.message) == (23, 12, "`data.x_keys` names 'c', which is no model input")
-    path = two_npz({"format: npz": "format: csv\n  target: kind"})
+    path = two_npz({"format: npz": "format: text"})  # (csv names columns by input: tests/data/test_csv_multi_io.py)
     with pytest.raises(layerc.SpecError) as e:
-        jobs.train(path, run_dir=tmp_path / "csv")
+        jobs.train(path, run_dir=tmp_path / "text")
     (d,) = e.value.diagnostics
     assert (d.line, d.col) == (21, 11) and "several inputs or outputs reads `format: npz`" in d.message
 
