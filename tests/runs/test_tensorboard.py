@@ -90,11 +90,9 @@ def test_the_resolved_spec_is_logged_as_text(trained):
     assert logged_text == "\n".join("    " + line for line in spec.splitlines())
 
 
-def test_tensorboards_own_reader_agrees_where_installed(trained):
-    try:
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    except ImportError:
-        return  # not installed here: tensorboardX's protobufs above are the reader
+def test_tensorboards_own_reader_agrees(trained):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    EventAccumulator = accumulator.EventAccumulator
     acc = EventAccumulator(str(trained.finished / "validation"))
     acc.Reload()
     assert [(s.step, s.value) for s in acc.Scalars("epoch_loss")] == expected(trained.finished)[("validation", "epoch_loss")]
