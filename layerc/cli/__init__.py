@@ -360,12 +360,6 @@ def export(
     console.print(f"wrote {output} ({what}; {model.count_params():,} params)")
 
 
-from . import runs as _runs  # noqa: E402 (it uses the console and errors above)
-
-app.add_typer(_runs.app, name="runs")
-app.command()(_runs.plot)
-
-
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
     from ..check import check_file
@@ -421,13 +415,13 @@ def _one_line(e: Exception) -> str:
 
 
 # commands in modules of their own (registered here, after the shared objects they import)
-from .diff import diff as _diff  # noqa: E402
-
-app.command(name="diff")(_diff)
-
+from . import runs as _runs  # noqa: E402
 from .compare import compare as _compare  # noqa: E402
-
-_runs.app.command(name="compare")(_compare)
+from .diff import diff as _diff  # noqa: E402
 from .init import init as _init  # noqa: E402
 
+app.command(name="diff")(_diff)
 app.command(name="init")(_init)
+app.add_typer(_runs.app, name="runs")
+_runs.app.command(name="compare")(_compare)
+app.command()(_runs.plot)
