@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.modules import modules_after
 from typer.testing import CliRunner
 
 import layerc
@@ -172,14 +172,7 @@ def test_cli_writes_the_diagram_unchanged(tmp_path):
 
 
 def test_plain_summary_does_not_import_the_diagram_module():
-    code = ("import sys; sys.argv = ['layerc', 'summary', 'specs/mnist_cnn.yaml']\n"
-            "from layerc.__main__ import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('DIAGRAM', 'layerc.diagram' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.rsplit("DIAGRAM", 1)[1].split() == ["False"]
+    assert "layerc.diagram" not in modules_after("summary", "specs/mnist_cnn.yaml")[1]
 
 
 def test_dot_parses_with_pydot_when_installed():

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.modules import modules_after
+
 from layerc.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +47,8 @@ def test_import_layerc_is_cheap_and_its_names_still_work():
 
 
 def test_summary_loads_rich_console_only_and_no_numpy():
-    code = ("import sys; sys.argv = ['layerc', 'summary', 'specs/mnist_cnn.yaml']\n"
-            "from layerc.__main__ import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('MODULES', *sorted(sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    assert r.returncode == 0, r.stderr
-    out, _, mods = r.stdout.rpartition("MODULES")
+    out, mods = modules_after("summary", "specs/mnist_cnn.yaml")
     assert "Total params" in out or "params" in out
-    mods = set(mods.split())
     assert "rich.console" in mods and "rich.table" in mods
     unwanted = {"numpy", "rich.traceback", "rich.pretty", "rich.markdown", "rich.syntax", "rich._emoji_codes",
                 "typer.rich_utils"}

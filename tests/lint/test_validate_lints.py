@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+
+from tests.modules import modules_after
 import yaml
 from typer.testing import CliRunner
 
@@ -296,23 +296,9 @@ def test_every_readme_yaml_example_is_clean_under_strict(tmp_path):
 
 
 def test_validate_with_lints_still_loads_no_numpy():
-    code = ("import sys; sys.argv = ['layerc', 'validate', 'specs/mnist_cnn.yaml', 'specs/sms_spam_lstm.yaml']\n"
-            "from layerc.__main__ import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('MODULES', *sorted(sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    assert r.returncode == 0, r.stderr
-    mods = set(r.stdout.rpartition("MODULES")[2].split())
+    _, mods = modules_after("validate", "specs/mnist_cnn.yaml", "specs/sms_spam_lstm.yaml")
     assert "layerc.lint" in mods and "numpy" not in mods
 
 
 def test_summary_does_not_load_the_lints():
-    code = ("import sys; sys.argv = ['layerc', 'summary', 'specs/mnist_cnn.yaml']\n"
-            "from layerc.__main__ import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('MODULES', *sorted(sys.modules))")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={"PYTHONPATH": str(ROOT), "PATH": ""})
-    assert r.returncode == 0, r.stderr
-    assert "layerc.lint" not in set(r.stdout.rpartition("MODULES")[2].split())
+    assert "layerc.lint" not in modules_after("summary", "specs/mnist_cnn.yaml")[1]
