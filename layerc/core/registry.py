@@ -58,6 +58,14 @@ LAYERS = {
     "GaussianNoise": "noise:GaussianNoise",
     "SpatialDropout1D": "noise:SpatialDropout1D",
     "SpatialDropout2D": "noise:SpatialDropout2D",
+    # image augmentation (training only)
+    "RandomFlip": "augmentation:RandomFlip",
+    "RandomRotation": "augmentation:RandomRotation",
+    "RandomZoom": "augmentation:RandomZoom",
+    "RandomTranslation": "augmentation:RandomTranslation",
+    "RandomCrop": "augmentation:RandomCrop",
+    "RandomContrast": "augmentation:RandomContrast",
+    "RandomBrightness": "augmentation:RandomBrightness",
 }
 
 

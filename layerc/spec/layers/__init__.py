@@ -34,6 +34,8 @@ FAMILIES = {
     "activation": ["Activation"],
     "merge": ["Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum"],
     "resampling": ["UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"],
+    "augmentation": ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
+                     "RandomContrast", "RandomBrightness"],
 }
 MODULE_OF = {type_name: module for module, types in FAMILIES.items() for type_name in types}
 
