@@ -31,12 +31,12 @@ _FIX = {  # an integer pixel index outside [0, size) -> the pixel it reads (Kera
 def _taps(coord, size, interpolation, fill_mode):
     """[(index, weight, inside)] along one axis for real coordinates `coord`."""
     if interpolation == "nearest":
-        nodes = [(xp.round(coord).astype(xp.int64), 1.0)]
+        nodes = [(xp.round(coord).astype(xp.int64), coord.dtype.type(1))]
     else:
         low = xp.floor(coord)
         upper = coord - low
         low = low.astype(xp.int64)
-        nodes = [(low, 1.0 - upper), (low + 1, upper)]
+        nodes = [(low, 1 - upper), (low + 1, upper)]
     return [(_FIX[fill_mode](i, size), w, (i >= 0) & (i < size)) for i, w in nodes]
 
 
@@ -56,9 +56,9 @@ def affine_transform(X, T, interpolation="bilinear", fill_mode="constant", fill_
     """
     B, H, W, C = X.shape
     Ho, Wo = size or (H, W)
-    T = xp.broadcast_to(xp.asarray(T, xp.float64).reshape(-1, 8), (B, 8))
+    T = xp.broadcast_to(xp.asarray(T, X.dtype).reshape(-1, 8), (B, 8))  # in X's precision, as Keras
     a0, a1, a2, b0, b1, b2 = (T[:, k, None, None] for k in range(6))
-    y, x = xp.arange(Ho, dtype=xp.float64)[:, None], xp.arange(Wo, dtype=xp.float64)[None, :]
+    y, x = xp.arange(Ho, dtype=X.dtype)[:, None], xp.arange(Wo, dtype=X.dtype)[None, :]
     xs, ys = a0 * x + a1 * y + a2, b0 * x + b1 * y + b2  # (B, Ho, Wo)
     base = (xp.arange(B) * (H * W))[:, None, None]
     taps, outside = [], 0.0
@@ -69,11 +69,11 @@ def affine_transform(X, T, interpolation="bilinear", fill_mode="constant", fill_
                 inside = vy & vx
                 outside = outside + w * ~inside
                 w = w * inside
-            taps.append(((base + iy * W + ix).ravel(), w.reshape(-1, 1).astype(X.dtype)))
+            taps.append(((base + iy * W + ix).ravel(), w.reshape(-1, 1)))
     Xf = X.reshape(B * H * W, C)
     Y = sum(w * Xf[i] for i, w in taps)
     if fill_mode == "constant" and fill_value != 0:
-        Y += (fill_value * outside).reshape(-1, 1).astype(X.dtype)
+        Y += (X.dtype.type(fill_value) * outside).reshape(-1, 1)
     Y = Y.reshape(B, Ho, Wo, C)
 
     def backprop(dY):

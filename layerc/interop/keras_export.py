@@ -27,6 +27,8 @@ EXPORTS = frozenset({
     "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "AveragePooling1D", "GlobalMaxPooling1D",
     "Multiply", "Subtract", "Average", "Maximum", "Minimum", "MultiHeadAttention", "TimeDistributed",
     "Rescaling", "RepeatVector", "Permute", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop", "RandomContrast",
+    "RandomBrightness",
 })
 # The layer types Keras has no class for, with the reason the error gives.
 UNEXPORTABLE = {"PositionEmbedding": "Keras's core has no PositionEmbedding (keras_hub's is another package)"}

@@ -727,6 +727,32 @@ def _attention_mask(g, node, xq, xv, masks):
     return allowed
 
 
+# -- augmentation: the identity at inference (as in Keras), RandomCrop its centred window --------
+def _random_crop(g, node, x, mask):
+    """The largest centred window of the target aspect ratio, resized bilinearly (half-pixel,
+    no antialias) to height x width."""
+    from ..core.augmentation import centre_window
+
+    s = node.layer.spec
+    H, W = node.input_shape[:2]
+    top, left, rows, cols = centre_window(H, W, s.height, s.width)
+    y = g.op("Slice", [x, g.ints([top, left], "starts"), g.ints([top + rows, left + cols], "ends"),
+                       g.ints([1, 2], "axes")])
+    if (rows, cols) == (s.height, s.width):
+        return y, None
+
+    def resize(t):
+        lead = g.op("Slice", [g.op("Shape", [t]), g.ints([0], "start"), g.ints([2], "end")])
+        sizes = g.op("Concat", [lead, g.ints([s.height, s.width], "size")], axis=0)
+        return g.op("Resize", [t, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel")
+
+    return _channels_first(g, y, 2, resize), None
+
+
+_AUGMENTATION = {"RandomFlip": _identity, "RandomRotation": _identity, "RandomZoom": _identity,
+                 "RandomTranslation": _identity, "RandomContrast": _identity, "RandomBrightness": _identity,
+                 "RandomCrop": _random_crop}
+
 _LAYERS = {
     "Dense": _dense, "Conv1D": _conv, "Conv2D": _conv,
     "MaxPooling1D": _pool, "MaxPooling2D": _pool, "AveragePooling2D": _pool,
@@ -744,4 +770,5 @@ _LAYERS = {
     "Minimum": _merge("Min"), "Rescaling": _rescaling, "RepeatVector": _repeat_vector, "Permute": _permute,
     "GaussianNoise": _identity, "SpatialDropout1D": _identity, "SpatialDropout2D": _identity,
     "PositionEmbedding": _position, "TimeDistributed": _time_distributed, "MultiHeadAttention": _attention,
+    **_AUGMENTATION,
 }
