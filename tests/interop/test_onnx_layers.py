@@ -160,9 +160,10 @@ def test_layer_matches_layerc_in_onnxruntime(case):
 def test_every_layer_type_and_activation_is_covered():
     from layerc.interop.onnx import _LAYERS
 
+    from .test_augmentation_export import CASES as AUGMENTATION_CASES
     from .test_onnx_new_layers import CASES as NEW_CASES
 
-    text = "\n".join(c[2] for c in CASES + NEW_CASES)
+    text = "\n".join(c[2] for c in CASES + NEW_CASES + AUGMENTATION_CASES)
     missing = [t for t in LAYERS if not re.search(rf"\b{t}\b", text)]
     assert not missing and set(LAYERS) == set(LAYER_TYPES) == set(_LAYERS)
     assert all(f"activation_{a}" in {c[0] for c in CASES} for a in ACTIVATIONS)
