@@ -12,6 +12,7 @@ import math
 
 from . import xp
 from .base import Layer, ShapeError
+from .parallel import split_batch
 from ..spec.layers.augmentation import factor_range
 
 
@@ -28,16 +29,23 @@ _FIX = {  # an integer pixel index outside [0, size) -> the pixel it reads (Kera
 }
 
 
-def _taps(coord, size, interpolation, fill_mode):
+def _taps(coord, size, interpolation, fill_mode, itype):
     """[(index, weight, inside)] along one axis for real coordinates `coord`."""
     if interpolation == "nearest":
-        nodes = [(xp.round(coord).astype(xp.int64), coord.dtype.type(1))]
+        nodes = [(xp.round(coord).astype(itype), coord.dtype.type(1))]
     else:
         low = xp.floor(coord)
         upper = coord - low
-        low = low.astype(xp.int64)
+        low = low.astype(itype)
         nodes = [(low, 1 - upper), (low + 1, upper)]
-    return [(_FIX[fill_mode](i, size), w, (i >= 0) & (i < size)) for i, w in nodes]
+    taps = []
+    for i, w in nodes:
+        inside = (i >= 0) & (i < size)
+        if not inside.all():  # only the points outside need fixing (the modulo is slow)
+            i = i.copy()
+            i[~inside] = _FIX[fill_mode](i[~inside], size)
+        taps.append((i, w, inside))
+    return taps
 
 
 def affine_transform(X, T, interpolation="bilinear", fill_mode="constant", fill_value=0.0, size=None):
@@ -57,33 +65,61 @@ def affine_transform(X, T, interpolation="bilinear", fill_mode="constant", fill_
     B, H, W, C = X.shape
     Ho, Wo = size or (H, W)
     T = xp.broadcast_to(xp.asarray(T, X.dtype).reshape(-1, 8), (B, 8))  # in X's precision, as Keras
+    Y = xp.empty((B, Ho, Wo, C), X.dtype)
+    backs = {}
+
+    def run(part):
+        Y[part], backs[part.start] = _sample(X[part], T[part], interpolation, fill_mode, fill_value, Ho, Wo)
+
+    work = Y.size * 8
+    split_batch(run, B, work)
+
+    def backprop(dY):
+        dX = xp.empty_like(X)
+
+        def back(part):
+            dX[part] = backs[part.start](dY[part])
+
+        split_batch(back, B, work)
+        return dX
+
+    return Y, backprop
+
+
+def _sample(X, T, interpolation, fill_mode, fill_value, Ho, Wo):
+    """affine_transform on one part of the batch: (Y, backprop)."""
+    B, H, W, C = X.shape
+    itype = xp.int32 if X.size < 2**31 else xp.int64
     a0, a1, a2, b0, b1, b2 = (T[:, k, None, None] for k in range(6))
     y, x = xp.arange(Ho, dtype=X.dtype)[:, None], xp.arange(Wo, dtype=X.dtype)[None, :]
     xs, ys = a0 * x + a1 * y + a2, b0 * x + b1 * y + b2  # (B, Ho, Wo)
-    base = (xp.arange(B) * (H * W))[:, None, None]
-    taps, outside = [], 0.0
-    for iy, wy, vy in _taps(ys, H, interpolation, fill_mode):
-        for ix, wx, vx in _taps(xs, W, interpolation, fill_mode):
+    base = (xp.arange(B, dtype=itype) * (H * W))[:, None, None]
+    x_taps = _taps(xs, W, interpolation, fill_mode, itype)
+    taps, outside = [], 0
+    for iy, wy, vy in _taps(ys, H, interpolation, fill_mode, itype):
+        row = base + iy * W
+        for ix, wx, vx in x_taps:
             w = xp.broadcast_to(wy * wx, xs.shape)
             if fill_mode == "constant":
                 inside = vy & vx
                 outside = outside + w * ~inside
                 w = w * inside
-            taps.append(((base + iy * W + ix).ravel(), w.reshape(-1, 1)))
+            taps.append(((row + ix).ravel(), w.ravel()))
     Xf = X.reshape(B * H * W, C)
-    Y = sum(w * Xf[i] for i, w in taps)
+    Y = sum(w[:, None] * Xf.take(i, axis=0) for i, w in taps)
     if fill_mode == "constant" and fill_value != 0:
         Y += (X.dtype.type(fill_value) * outside).reshape(-1, 1)
-    Y = Y.reshape(B, Ho, Wo, C)
 
     def backprop(dY):
-        dYf = dY.reshape(-1, C)
-        cols = xp.arange(C)
-        index = xp.concatenate([(i[:, None] * C + cols).ravel() for i, _ in taps])
-        weight = xp.concatenate([(w * dYf).ravel() for _, w in taps])
-        return xp.bincount(index, weight, minlength=X.size).astype(X.dtype).reshape(X.shape)
+        index = xp.concatenate([i for i, _ in taps])
+        dYc = xp.ascontiguousarray(dY.reshape(-1, C).T)  # (C, pixels)
+        dX = xp.empty((B * H * W, C), X.dtype)
+        for c in range(C):
+            weight = xp.concatenate([w * dYc[c] for _, w in taps])
+            dX[:, c] = xp.bincount(index, weight, minlength=B * H * W)
+        return dX.reshape(X.shape)
 
-    return Y, backprop
+    return Y.reshape(B, Ho, Wo, C), backprop
 
 
 def rotation_matrix(angles, height, width):
@@ -128,7 +164,8 @@ class _Image(Layer):
     def forward(self, X, training, mask=None):
         if not training:
             return X, _identity
-        return self.augment(X)
+        Y, backprop = self.augment(X)
+        return Y, backprop if self.input_grad else _no_input_grad
 
 
 class _Affine(_Image):
@@ -251,7 +288,7 @@ class RandomCrop(_Image):
             dX[window] = resize_back(dY)
             return dX
 
-        return Y, backprop
+        return Y, backprop if self.input_grad else _no_input_grad
 
 
 def _clip(Z, value_range):
@@ -297,3 +334,7 @@ class RandomBrightness(_Image):
 
 def _identity(dY):
     return dY
+
+
+def _no_input_grad(dY):
+    return None  # the input is the model's data

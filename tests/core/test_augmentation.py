@@ -357,3 +357,23 @@ def test_interrupted_then_resumed_is_bit_exact(image_spec, tmp_path, stop_after)
                                                             "{cropping: 1}").splitlines() if "Random" not in line))
     c = load_arrays(jobs.train(plain, run_dir=tmp_path / "plain").run_dir / "weights.npz")
     assert not all(np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_the_batch_split_over_threads_changes_no_bit(monkeypatch):
+    X = images(64, (32, 32, 2), dtype=np.float32)  # large enough to be split
+    T = rotation_matrix(np.linspace(-40, 40, 64), 32, 32)
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("LAYERC_NUM_THREADS", threads)
+        Y, backprop = affine_transform(X, T, "bilinear", "reflect")
+        results.append((Y, backprop(X)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_first_layer_skips_the_input_gradient_while_training():
+    model = layerc.build(parse_spec("input: {shape: [6, 6, 1]}\nlayers:\n  - RandomRotation: {factor: 0.2}\n"
+                                    "  - Flatten\n  - Dense: {units: 2}\n")).build()
+    Y, backprop = model.forward(images(4, (6, 6, 1), dtype=np.float32), training=True)
+    assert backprop(np.ones_like(Y)) is None
+    assert np.abs(model.nodes[-1].layer.grads["kernel"]).sum() > 0
