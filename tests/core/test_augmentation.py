@@ -64,14 +64,17 @@ def test_arguments_and_defaults_are_keras(keras, type_name):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("RandomRotation: {factor: 1.5}", "factor must be in [-1.0, 1.0]"),
-    ("RandomRotation: {factor: [1.5, 2.0]}", "a pair that reaches into it"),
-    ("RandomZoom: {height_factor: -1.0}", "height_factor must be in (-1.0, 1.0]"),
-    ("RandomZoom: {height_factor: 0.1, width_factor: [0.1, 1.5]}", "each width_factor must be in (-1.0, 1.0]"),
-    ("RandomTranslation: {height_factor: 0.1, width_factor: -1.5}", "width_factor must be in [-1.0, 1.0]"),
-    ("RandomContrast: {factor: -0.1}", "factor must be in [0.0, 1.0]"),
-    ("RandomBrightness: {factor: 0.1, value_range: [1, 0]}", "low < high"),
-    ("RandomRotation: {factor: 0.1, fill_mode: mirror}", "fill_mode"),
+    ("RandomRotation: {factor: 1.5}", "3:30: error: factor: must be a number in [-1.0, 1.0] (as in Keras), got 1.5"),
+    ("RandomRotation: {factor: [1.5, 2.0]}", "factor: must be a number in [-1.0, 1.0] or a pair [lower, upper] "
+     "with lower <= 1.0 and upper >= -1.0 (as in Keras), got [1.5, 2.0]"),
+    ("RandomZoom: {height_factor: -1.0}", "height_factor: must be a number in (-1.0, 1.0]"),
+    ("RandomZoom: {height_factor: 0.1, width_factor: [0.1, 1.5]}",
+     "width_factor: must be a pair of numbers each in (-1.0, 1.0] (as in Keras), got [0.1, 1.5]"),
+    ("RandomTranslation: {height_factor: 0.1, width_factor: -1.5}", "width_factor: must be a number in [-1.0, 1.0]"),
+    ("RandomContrast: {factor: -0.1}", "factor: must be a number in [0.0, 1.0]"),
+    ("RandomBrightness: {factor: 0.1, value_range: [1, 0]}", "value_range: must be [low, high] with low < high"),
+    ("RandomRotation: {factor: 0.1, fill_mode: mirror}", "fill_mode must be one of 'reflect', 'wrap', 'constant', "
+     "'nearest'; got 'mirror'"),
     ("RandomFlip: {mode: diagonal}", "mode"),
     ("RandomCrop: {height: 0, width: 3}", "height"),
 ])

@@ -19,15 +19,13 @@ ValueRange = Annotated[tuple[Real, Real], Field(description="the range of the in
 _FILL = "how points outside the input are filled: reflect (d c b a | a b c d), wrap, constant (fill_value), nearest"
 
 
-def factor_bounds(value, low, high, name, low_open=False):
-    """Keras's check of a factor: a number in [low, high], or a pair reaching into it."""
-    if isinstance(value, tuple):
-        for v in value:
-            if v > high or v < low or (low_open and v == low):
-                raise ValueError(f"each {name} must be in {'(' if low_open else '['}{low}, {high}] (as in "
-                                 f"Keras), got {list(value)}")
-    elif value < low or value > high or (low_open and value == low):
-        raise ValueError(f"{name} must be in {'(' if low_open else '['}{low}, {high}] (as in Keras), got {value}")
+def factor_bounds(value, low, high, low_open=False):
+    """Keras's check of a zoom or translation factor: a number, or each of a pair, in [low, high]."""
+    span = f"{'(' if low_open else '['}{low}, {high}]"
+    for v in value if isinstance(value, tuple) else (value,):
+        if v > high or v < low or (low_open and v == low):
+            raise ValueError(f"must be {'a pair of numbers each' if isinstance(value, tuple) else 'a number'} in "
+                             f"{span} (as in Keras), got {list(value) if isinstance(value, tuple) else value}")
     return value
 
 
@@ -58,7 +56,7 @@ class RandomRotation(_Affine):
     @field_validator("factor")
     @classmethod
     def _factor(cls, v):
-        return _pair_reaching(v, -1.0, 1.0, "factor")
+        return _pair_reaching(v, -1.0, 1.0)
 
 
 class RandomZoom(_Affine):
@@ -72,8 +70,8 @@ class RandomZoom(_Affine):
 
     @field_validator("height_factor", "width_factor")
     @classmethod
-    def _factors(cls, v, info):
-        return v if v is None else factor_bounds(v, -1.0, 1.0, info.field_name, low_open=True)
+    def _factors(cls, v):
+        return v if v is None else factor_bounds(v, -1.0, 1.0, low_open=True)
 
 
 class RandomTranslation(_Affine):
@@ -87,8 +85,8 @@ class RandomTranslation(_Affine):
 
     @field_validator("height_factor", "width_factor")
     @classmethod
-    def _factors(cls, v, info):
-        return factor_bounds(v, -1.0, 1.0, info.field_name)
+    def _factors(cls, v):
+        return factor_bounds(v, -1.0, 1.0)
 
 
 class RandomCrop(LayerSpec):
@@ -113,7 +111,7 @@ class RandomContrast(LayerSpec):
     @field_validator("factor")
     @classmethod
     def _factor(cls, v):
-        return _pair_reaching(v, 0.0, 1.0, "factor")
+        return _pair_reaching(v, 0.0, 1.0)
 
     @field_validator("value_range")
     @classmethod
@@ -132,7 +130,7 @@ class RandomBrightness(LayerSpec):
     @field_validator("factor")
     @classmethod
     def _factor(cls, v):
-        return _pair_reaching(v, -1.0, 1.0, "factor")
+        return _pair_reaching(v, -1.0, 1.0)
 
     @field_validator("value_range")
     @classmethod
@@ -142,18 +140,18 @@ class RandomBrightness(LayerSpec):
 
 def _ordered(value_range):
     if not value_range[0] < value_range[1]:
-        raise ValueError(f"value_range must be [low, high] with low < high, got {list(value_range)}")
+        raise ValueError(f"must be [low, high] with low < high, got {list(value_range)}")
     return value_range
 
 
-def _pair_reaching(value, low, high, name):
+def _pair_reaching(value, low, high):
     """Keras's base-layer check: a number in [low, high], or a pair with lower <= high and upper >= low."""
     if isinstance(value, tuple):
         if value[0] > high or value[1] < low:
-            raise ValueError(f"{name} must be a number in [{low}, {high}] or a pair that reaches into it (as in "
-                             f"Keras), got {list(value)}")
+            raise ValueError(f"must be a number in [{low}, {high}] or a pair [lower, upper] with lower <= {high} "
+                             f"and upper >= {low} (as in Keras), got {list(value)}")
         return value
-    return factor_bounds(value, low, high, name)
+    return factor_bounds(value, low, high)
 
 
 def factor_range(value, low):
