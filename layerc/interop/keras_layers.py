@@ -151,7 +151,8 @@ def _field(cls, key, value, layer):
         return None  # SpatialDropout2D's None
     if key == "attention_axes" and value in ([1], [-2], 1, -2):
         return None  # the steps axis, layerc's only one (Keras writes [1] for None)
-    if key == "factor" and isinstance(value, list) and len(value) == 2:
+    if (key == "factor" and isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         from ..spec.layers.augmentation import factor_range
 
         if factor_range(value[1], 0.0 if cls == "RandomContrast" else -1.0) == tuple(value):

@@ -119,3 +119,24 @@ def test_a_keras_model_with_augmentation_imports(keras, tmp_path):
     cropped = keras.ops.image.resize(x, (6, 6), crop_to_aspect_ratio=True)
     theirs = keras.ops.convert_to_numpy(kmodel.layers[-1](kmodel.layers[-2](cropped)))
     np.testing.assert_allclose(model.predict(x), theirs, atol=1e-5)
+
+
+def test_bad_augmentation_arguments_in_a_keras_file_are_listed(tmp_path):
+    from layerc.interop.keras import KerasError
+
+    model = layerc.build(parse_spec(AUGMENTATION))
+    save_keras(model, tmp_path / "m.keras")
+    src = zipfile.ZipFile(tmp_path / "m.keras")
+    config = json.loads(src.read("config.json"))
+    layers = {entry["config"]["name"]: entry["config"] for entry in config["config"]["layers"]}
+    layers["random_rotation"]["factor"] = ["a", "b"]
+    layers["random_contrast"]["value_range"] = [5, 1]
+    layers["random_zoom"]["fill_mode"] = "mirror"
+    with zipfile.ZipFile(tmp_path / "bad.keras", "w") as z:
+        for name in src.namelist():
+            z.writestr(name, json.dumps(config) if name == "config.json" else src.read(name))
+    with pytest.raises(KerasError) as e:
+        layerc.import_keras(tmp_path / "bad.keras")
+    text = str(e.value)
+    assert "RandomRotation 'random_rotation': factor" in text and "RandomZoom 'random_zoom': fill_mode" in text
+    assert "RandomContrast 'random_contrast': value_range: Value error, must be [low, high] with low < high" in text
