@@ -1,7 +1,7 @@
-"""BatchNormalization's channels-last fast path (per-channel vectors tiled along rows,
-one-pass sums) gives the general path's results in float64: outputs, input and parameter
-gradients and moving statistics, training and inference, with and without scale/center,
-for 2-D to 4-D inputs."""
+"""The fast paths of BatchNormalization (channels last: per-channel vectors tiled along rows,
+one-pass sums) and LayerNormalization (last axis) give the general formulas' results in
+float64: outputs, input and parameter gradients and moving statistics, training and
+inference, with and without scale/center, for 2-D to 4-D inputs."""
 from __future__ import annotations
 
 import numpy as np
@@ -79,3 +79,51 @@ def test_float32_stays_float32():
         Y, backprop = layer.forward(X, training)
         dX = backprop(np.ones_like(Y))
         assert Y.dtype == dX.dtype == layer.grads["gamma"].dtype == np.float32
+
+
+def previous_layernorm(X, gamma, beta, epsilon, dY):
+    """LayerNormalization's general formulas over the last axis (commit fff1ba5): (Y, dX, dgamma, dbeta)."""
+    other = tuple(range(X.ndim - 1))
+    mean = X.mean(axis=-1, keepdims=True)
+    D = X - mean
+    r = 1 / np.sqrt(np.mean(np.square(D), axis=-1, keepdims=True) + epsilon)
+    Xhat = D * r
+    G = dY * gamma
+    dX = r * (G - G.mean(axis=-1, keepdims=True) - Xhat * (G * Xhat).mean(axis=-1, keepdims=True))
+    return Xhat * gamma + beta, dX, (dY * Xhat).sum(axis=other), dY.sum(axis=other)
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 6), (3, 4, 5)])
+@pytest.mark.parametrize("scale,center", [(True, True), (False, True), (True, False), (False, False)])
+def test_layernorm_last_axis_path_equals_general_formulas(shape, scale, center):
+    layer = make_layer(S.LayerNormalization(scale=scale, center=center, epsilon=1e-5), "ln", 0, "float64")
+    layer.build(shape)
+    rng = np.random.default_rng(len(shape) + 3 * scale + 5 * center)
+    for w in layer.weights.values():
+        w[...] = rng.uniform(0.5, 1.5, w.shape)
+    C = shape[-1]
+    gamma = layer.weights["gamma"].copy() if scale else np.ones(C)
+    beta = layer.weights["beta"].copy() if center else np.zeros(C)
+    X = rng.standard_normal((6, *shape)) * 2 - 1
+    dY = rng.standard_normal(X.shape)
+    for training in (True, False):
+        Y, backprop = layer.forward(X, training)
+        dX = backprop(dY)
+        want = previous_layernorm(X, gamma, beta, 1e-5, dY)
+        np.testing.assert_allclose(Y, want[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dX, want[1], rtol=1e-12, atol=1e-12)
+        if scale:
+            np.testing.assert_allclose(layer.grads["gamma"], want[2], rtol=1e-12, atol=1e-12)
+        if center:
+            np.testing.assert_allclose(layer.grads["beta"], want[3], rtol=1e-12, atol=1e-12)
+
+
+def test_layernorm_gradient_does_not_change_dy():
+    layer = make_layer(S.LayerNormalization(scale=False), "ln", 0, "float64")
+    layer.build((4, 5))
+    X = np.random.default_rng(2).standard_normal((3, 4, 5))
+    dY = np.random.default_rng(3).standard_normal(X.shape)
+    before = dY.copy()
+    _, backprop = layer.forward(X, True)
+    backprop(dY)
+    np.testing.assert_array_equal(dY, before)
