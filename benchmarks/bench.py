@@ -57,7 +57,7 @@ TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "transf
           "startup": "start-up"}
 BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64, "transformer": 64, "mobilenetv2": 32, "resnet50": 16}
 SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200, "transformer": 3200,  # one timed pass
-           "mobilenetv2": 320, "resnet50": 160}
+           "mobilenetv2": 192, "resnet50": 96}
 QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640, "transformer": 640, "mobilenetv2": 64,
                  "resnet50": 32}
 MEM_BATCHES, QUICK_MEM_BATCHES = 20, 5  # training batches a memory child runs
@@ -637,7 +637,7 @@ def machine(torch) -> dict:
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "env": {k: v for k, v in os.environ.items()
-                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO", "BLIS", "VECLIB", "NUMEXPR"))},
+                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO", "BLIS", "VECLIB", "NUMEXPR", "LAYERC_"))},
         "loadavg_start": os.getloadavg(),
         "git_commit": _git_commit(),
     }
@@ -884,6 +884,19 @@ def layer_times(model, trainer, x, y, bs, steps):
     print(f"{'total':<31} {total * per_step:7.2f}  ({steps * bs / total:,.0f} samples/s)")
 
 
+def set_threads(n: int, torch):
+    """Run both frameworks on n threads: on a machine other jobs load, one thread each
+    is the fairer comparison (PyTorch's OpenMP workers stall when a core is taken)."""
+    os.environ["LAYERC_NUM_THREADS"] = str(n)
+    from layerc.core.parallel import _openblas
+
+    blas = _openblas()
+    if blas:
+        blas[1](n)
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 # -- main ------------------------------------------------------------------------------------
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -901,6 +914,8 @@ def main(argv=None):
                     help="skip timing start-up (`layerc --version`, `layerc summary`) of an installed copy")
     ap.add_argument("--startup-only", action="store_true", help="time only the start-up rows")
     ap.add_argument("--no-torch", action="store_true", help="run layerc only")
+    ap.add_argument("--threads", type=int, help="threads for both frameworks (layerc's batch split, OpenBLAS, "
+                    "torch.set_num_threads); default: each its own")
     ap.add_argument("--profile", metavar="MODEL", help="print a cProfile of layerc's train_step and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -921,6 +936,8 @@ def main(argv=None):
     torch = None if args.no_torch else import_torch()
     if torch is None and not args.no_torch:
         log("torch is not installed: PyTorch columns will read n/a")
+    if args.threads:
+        set_threads(args.threads, torch)
     frameworks = ["layerc"] + (["pytorch"] if torch is not None else [])
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": args.quick, "repeats": repeats,
                "machine": machine(torch), "throughput": {}, "memory": {}}
