@@ -1,6 +1,7 @@
 """layerc vs PyTorch CPU: training and inference throughput, peak memory (issue 6).
 
-    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru, transformer + memory + start-up
+    python benchmarks/bench.py                      # full run: cnn, mlp, lstm, gru, transformer, mobilenetv2,
+                                                    # resnet50 + memory + start-up
     python benchmarks/bench.py --quick              # fewer samples, 1 repeat: checks the harness
     python benchmarks/bench.py --models cnn,lstm --repeats 5
     python benchmarks/bench.py --mnist-epoch        # also one full MNIST epoch of the seed CNN
@@ -46,12 +47,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SPECS = {"cnn": ROOT / "specs" / "mnist_cnn.yaml", "mlp": HERE / "specs" / "mlp.yaml",
          "lstm": HERE / "specs" / "lstm.yaml", "gru": HERE / "specs" / "gru.yaml",
-         "transformer": HERE / "specs" / "transformer.yaml"}
-TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "transformer": "transformer block", "mnist": "seed CNN, MNIST",
+         "transformer": HERE / "specs" / "transformer.yaml",
+         "mobilenetv2": HERE / "models" / "mobilenetv2.yaml", "resnet50": HERE / "models" / "resnet50.yaml"}
+GRAPHS = ("mobilenetv2", "resnet50")  # image graph models: 1000 classes, PyTorch twin from the layer list
+IMAGES = {"cnn": (28, 28, 1), "mobilenetv2": (96, 96, 3), "resnet50": (64, 64, 3)}
+CLASSES = {"cnn": 10, "mlp": 10, "mobilenetv2": 1000, "resnet50": 1000}
+TITLES = {"cnn": "seed CNN", "mlp": "MLP", "lstm": "LSTM", "gru": "GRU", "transformer": "transformer block",
+          "mobilenetv2": "MobileNetV2 96x96", "resnet50": "ResNet50 64x64", "mnist": "seed CNN, MNIST",
           "startup": "start-up"}
-BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64, "transformer": 64}
-SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200, "transformer": 3200}  # one timed pass
-QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640, "transformer": 640}
+BATCH = {"cnn": 128, "mlp": 128, "lstm": 64, "gru": 64, "transformer": 64, "mobilenetv2": 32, "resnet50": 16}
+SAMPLES = {"cnn": 6400, "mlp": 32000, "lstm": 3200, "gru": 3200, "transformer": 3200,  # one timed pass
+           "mobilenetv2": 192, "resnet50": 96}
+QUICK_SAMPLES = {"cnn": 1280, "mlp": 6400, "lstm": 640, "gru": 640, "transformer": 640, "mobilenetv2": 64,
+                 "resnet50": 32}
 MEM_BATCHES, QUICK_MEM_BATCHES = 20, 5  # training batches a memory child runs
 VOCAB, SEQ_LEN = 5000, 80
 BUSY_LOAD = 0.5  # 1-minute load average above which the run is flagged as on a busy machine
@@ -60,7 +68,8 @@ SEED = 1234
 # memory ratios layerc/torch (lower is better)
 TARGETS = {("cnn", "train"): 1.0, ("mlp", "train"): 1.0, ("lstm", "train"): 1.0, ("gru", "train"): 1.0,
            ("cnn", "infer"): 1.0, ("mlp", "infer"): 1.0, ("lstm", "infer"): 1.0, ("gru", "infer"): 1.0,
-           ("transformer", "train"): 1.0, ("transformer", "infer"): 1.0, ("mnist", "memory"): 1.0}
+           ("transformer", "train"): 1.0, ("transformer", "infer"): 1.0, ("mnist", "memory"): 1.0,
+           **{(m, kind): 1.0 for m in GRAPHS for kind in ("train", "infer")}}
 
 
 def log(*parts):
@@ -81,8 +90,8 @@ def make_data(model: str, n: int):
     """(x, y) numpy arrays, the same for both frameworks: NHWC images / flat images with
     int32 class ids, or int32 token ids with float32 0/1 labels of shape (n, 1)."""
     rng = np.random.default_rng([SEED, list(SPECS).index(model)])
-    if model == "cnn":
-        return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n, dtype=np.int32)
+    if model in IMAGES:
+        return rng.random((n, *IMAGES[model]), dtype=np.float32), rng.integers(0, CLASSES[model], n, dtype=np.int32)
     if model == "mlp":
         return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n, dtype=np.int32)
     if model == "transformer":
@@ -142,6 +151,8 @@ def torch_model(torch, model: str):
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     if model == "transformer":
         return _torch_transformer(nn)
+    if model in GRAPHS:
+        return _torch_graph(torch, model)
 
     class RNNNet(nn.Module):
         def __init__(self):
@@ -177,8 +188,103 @@ def _torch_transformer(nn):
     return EncoderBlock()
 
 
+def _torch_graph(torch, model: str):
+    """PyTorch's twin of a layerc graph spec (MobileNetV2, ResNet50), built layer by layer from
+    the same compiled layer list: NCHW, Keras's asymmetric 'same' pads as explicit F.pad,
+    BatchNormalization's momentum and epsilon as Keras's. The output Dense gives logits (the
+    softmax is in the loss and in inference, as for the CNN)."""
+    import layerc
+    from layerc.core.conv import conv_pads
+    from layerc.core.resampling import edges
+    from layerc.spec.layers import pair
+
+    nn, F = torch.nn, torch.nn.functional
+    graph = layerc.build(layerc.load_spec(SPECS[model]))
+
+    def conv(node, groups=False):
+        s, (_, _, cin), cout = node.layer.spec, node.input_shape, node.output_shape[-1]
+        k, st, d = pair(s.kernel_size), pair(s.strides), pair(s.dilation_rate)
+        pads = [conv_pads(node.input_shape[a], k[a], st[a], d[a], s.padding) for a in (0, 1)]
+        m = nn.Conv2d(cin, cout, k, st, dilation=d, groups=cin if groups else 1, bias=s.use_bias)
+        return m, (pads[1][0], pads[1][1], pads[0][0], pads[0][1])
+
+    class Graph(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.nodes, self.pads = graph.nodes, {}
+            self.layers = nn.ModuleDict()
+            for node in self.nodes:
+                s, kind = node.layer.spec, node.layer.spec.type
+                if kind in ("Conv2D", "DepthwiseConv2D"):
+                    self.layers[node.name], self.pads[node.name] = conv(node, kind == "DepthwiseConv2D")
+                elif kind == "BatchNormalization":
+                    self.layers[node.name] = nn.BatchNorm2d(node.output_shape[-1], eps=s.epsilon,
+                                                            momentum=1 - s.momentum)
+                elif kind == "Dense":
+                    self.layers[node.name] = nn.Linear(node.input_shape[-1], s.units)
+
+        def forward(self, x):
+            values = dict.fromkeys(graph.input_names, x)
+            for node in self.nodes:
+                s, kind = node.layer.spec, node.layer.spec.type
+                h = values[node.inputs[0]]
+                if kind in ("Conv2D", "DepthwiseConv2D"):
+                    if any(self.pads[node.name]):
+                        h = F.pad(h, self.pads[node.name])
+                    h = self.layers[node.name](h)
+                elif kind in ("BatchNormalization", "Dense"):
+                    h = self.layers[node.name](h)
+                elif kind == "ZeroPadding2D":
+                    (t, b), (l, r) = edges(s.padding, 2)
+                    h = F.pad(h, (l, r, t, b))
+                elif kind == "MaxPooling2D":
+                    assert s.padding == "valid", node.name
+                    h = F.max_pool2d(h, pair(s.pool_size), pair(s.strides or s.pool_size))
+                elif kind == "Add":
+                    h = sum(values[i] for i in node.inputs)
+                elif kind == "GlobalAveragePooling2D":
+                    h = h.mean((2, 3))
+                elif kind != "Activation":
+                    raise ValueError(f"{model}: no PyTorch twin for {kind}")
+                activation = getattr(s, "activation", None)
+                if activation == "relu":
+                    h = F.relu(h)
+                elif activation not in (None, "linear") and node is not self.nodes[-1]:
+                    raise ValueError(f"{model}: no PyTorch twin for activation {activation}")
+                values[node.name] = h
+            return values[graph.output_names[0]]
+
+        def set_weights(self, ws):
+            """layerc's get_weights (Keras's order and layouts) into this twin."""
+            it = iter(ws)
+            with torch.no_grad():
+                for node in graph.weight_nodes():
+                    kind = node.layer.spec.type
+                    names = [w.name for w in node.layer.weight_specs(node.input_shape)]
+                    got = {n: torch.from_numpy(np.ascontiguousarray(next(it))) for n in names}
+                    m = self.layers[node.name] if node.name in self.layers else None
+                    if kind == "Conv2D":
+                        m.weight.copy_(got["kernel"].permute(3, 2, 0, 1))
+                    elif kind == "DepthwiseConv2D":  # (kh, kw, C, M) -> (C * M, 1, kh, kw)
+                        k = got["kernel"]
+                        m.weight.copy_(k.reshape(k.shape[0], k.shape[1], -1).permute(2, 0, 1)[:, None])
+                    elif kind == "Dense":
+                        m.weight.copy_(got["kernel"].T)
+                    elif kind == "BatchNormalization":
+                        for ours, theirs in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
+                                             ("moving_variance", "running_var")):
+                            getattr(m, theirs).copy_(got[ours])
+                    if "bias" in got:
+                        m.bias.copy_(got["bias"])
+            assert next(it, None) is None, model
+
+    return Graph()
+
+
 def copy_weights(torch, model: str, tm, weights: list):
     """Load layerc's weights (Keras layouts, get_weights order) into the torch model."""
+    if model in GRAPHS:
+        return tm.set_weights(weights)
     t = [torch.from_numpy(np.ascontiguousarray(w)) for w in _torch_layout(model, weights)]
     params = list(tm.parameters())
     assert len(params) == len(t), (model, len(params), len(t))
@@ -212,13 +318,13 @@ def _torch_layout(model, ws):
 
 def torch_tensors(torch, model, x, y):
     """Tensors as a torch user would make them, once: NCHW images, int64 ids and labels."""
-    if model == "cnn":
+    if model in IMAGES:
         xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     elif model in ("mlp", "transformer"):
         xt = torch.from_numpy(x)
     else:
         xt = torch.from_numpy(x.astype(np.int64))
-    yt = torch.from_numpy(y.astype(np.int64)) if model in ("cnn", "mlp") else torch.from_numpy(y)
+    yt = torch.from_numpy(y.astype(np.int64)) if model in CLASSES else torch.from_numpy(y)
     return xt, yt
 
 
@@ -229,7 +335,7 @@ def torch_setup(torch, model, weights=None):
         copy_weights(torch, model, tm, weights)
     # Keras's Adam epsilon, so the optimizer does the same update
     opt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
-    loss = torch.nn.CrossEntropyLoss() if model in ("cnn", "mlp", "mnist") else torch.nn.BCEWithLogitsLoss()
+    loss = torch.nn.CrossEntropyLoss() if model in (*CLASSES, "mnist") else torch.nn.BCEWithLogitsLoss()
     return tm, opt, loss
 
 
@@ -252,8 +358,24 @@ def torch_infer_pass(torch, model, tm, x, bs):
     with torch.no_grad():
         for s in range(0, len(x), bs):
             z = tm(x[s:s + bs])
-            out.append(torch.softmax(z, 1) if model in ("cnn", "mlp") else torch.sigmoid(z))
+            out.append(torch.softmax(z, 1) if model in CLASSES else torch.sigmoid(z))
     return torch.cat(out)
+
+
+def graph_parity(torch, lm, tm, x, xt) -> float:
+    """The largest difference of the two frameworks' training-mode logits, relative to the
+    largest logit. A deep network fresh from its initialisers gives nearly the same
+    inference output for every input (BatchNormalization's moving statistics are still 0
+    and 1), which would hide a wrong layer; the batch's statistics do not. Both models are
+    put back as they were (training updated the moving statistics)."""
+    saved = lm.get_weights()
+    ours = lm.forward(x, training=True, logits=True)[0]
+    tm.train()
+    with torch.no_grad():
+        theirs = tm(xt).numpy()
+    lm.set_weights(saved)
+    tm.set_weights(saved)
+    return float(np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs)))
 
 
 # -- throughput ----------------------------------------------------------------------------
@@ -284,6 +406,8 @@ def bench_model(model: str, n: int, repeats: int, torch) -> dict:
         ours = lm.predict(x[:k], batch_size=bs)
         theirs = torch_infer_pass(torch, model, tm, xt[:k], bs).numpy()
         res["max_abs_output_diff"] = float(np.max(np.abs(ours - theirs)))
+        if model in GRAPHS:
+            res["max_train_logit_diff_relative"] = graph_parity(torch, lm, tm, x[:k], xt[:k])
         res["pytorch"] = {"train": [], "infer": [], "threads": torch.get_num_threads()}
     log(f"[{model}] warm-up")
     layerc_train_pass(trainer, x, y, bs)
@@ -513,7 +637,7 @@ def machine(torch) -> dict:
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "env": {k: v for k, v in os.environ.items()
-                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO", "BLIS", "VECLIB", "NUMEXPR"))},
+                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO", "BLIS", "VECLIB", "NUMEXPR", "LAYERC_"))},
         "loadavg_start": os.getloadavg(),
         "git_commit": _git_commit(),
     }
@@ -760,12 +884,24 @@ def layer_times(model, trainer, x, y, bs, steps):
     print(f"{'total':<31} {total * per_step:7.2f}  ({steps * bs / total:,.0f} samples/s)")
 
 
+def set_threads(n: int, torch):
+    """Run both frameworks on n threads: on a machine other jobs load, one thread each
+    is the fairer comparison (PyTorch's OpenMP workers stall when a core is taken)."""
+    os.environ["LAYERC_NUM_THREADS"] = str(n)
+    from layerc.core.parallel import _openblas
+
+    blas = _openblas()
+    if blas:
+        blas[1](n)
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 # -- main ------------------------------------------------------------------------------------
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer samples and 1 repeat (checks the harness)")
-    ap.add_argument("--models", default="cnn,mlp,lstm,gru,transformer",
-                    help="comma-separated subset of cnn,mlp,lstm,gru,transformer")
+    ap.add_argument("--models", default=",".join(SPECS), help=f"comma-separated subset of {','.join(SPECS)}")
     ap.add_argument("--repeats", type=int, help="timed passes per model (default 3, --quick 1)")
     ap.add_argument("--samples", type=int, help="samples per pass for every model (default per model)")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "latest.json", help="where the results go")
@@ -778,6 +914,8 @@ def main(argv=None):
                     help="skip timing start-up (`layerc --version`, `layerc summary`) of an installed copy")
     ap.add_argument("--startup-only", action="store_true", help="time only the start-up rows")
     ap.add_argument("--no-torch", action="store_true", help="run layerc only")
+    ap.add_argument("--threads", type=int, help="threads for both frameworks (layerc's batch split, OpenBLAS, "
+                    "torch.set_num_threads); default: each its own")
     ap.add_argument("--profile", metavar="MODEL", help="print a cProfile of layerc's train_step and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -798,6 +936,8 @@ def main(argv=None):
     torch = None if args.no_torch else import_torch()
     if torch is None and not args.no_torch:
         log("torch is not installed: PyTorch columns will read n/a")
+    if args.threads:
+        set_threads(args.threads, torch)
     frameworks = ["layerc"] + (["pytorch"] if torch is not None else [])
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "quick": args.quick, "repeats": repeats,
                "machine": machine(torch), "throughput": {}, "memory": {}}

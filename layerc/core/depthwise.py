@@ -1,8 +1,9 @@
 """Depthwise and separable convolutions (Keras `DepthwiseConv2D`, `SeparableConv2D`), channels_last.
 
-Each channel has its own small kernel, so there is no product to hand to BLAS: the
-convolution is accumulated kernel offset by kernel offset, each a whole-array multiply-add
-of a strided view of the (padded) input, over a share of the batch per core.
+Each channel has its own small kernel, so there is no product to hand to BLAS. The
+convolution is one `einsum` over a strided view of every kernel offset's inputs (one pass
+over the outputs, the kernel offsets summed in its inner loop), a chunk of outputs at a
+time, over a share of the batch per core.
 """
 from __future__ import annotations
 
@@ -14,9 +15,65 @@ from ..spec.layers import pair
 
 
 # Outputs are computed a chunk of about this many values at a time (a few rows of an
-# image, or a few small images): the chunk and its scratch stay in the L2 cache across all
-# kernel offsets, instead of every offset streaming whole arrays through memory (~3x faster).
+# image, or a few small images), so the chunk and the inputs it reads stay in the L2 cache
+# across all kernel offsets.
 _CHUNK = 1 << 15
+
+
+def _chunks(part, OH, row):
+    """(images, output rows) slice pairs covering images `part`, about _CHUNK values each."""
+    rows = max(1, min(OH, _CHUNK // row))
+    images = max(1, _CHUNK // (row * OH)) if rows == OH else 1
+    for n0 in range(part.start, part.stop, images):
+        n = slice(n0, min(part.stop, n0 + images))
+        for r0 in range(0, OH, rows):
+            yield n, slice(r0, min(OH, r0 + rows))
+
+
+def _inner(OW, C, sw):
+    """The trailing shape of a row of outputs: one run of OW * C values with stride 1 (so
+    NumPy's inner loops are a whole row long), else (OW, C)."""
+    return (OW * C,) if sw == 1 else (OW, C)
+
+
+def _windows(A, n, r, k, OW, strides, dilation):
+    """Read-only view (kh, kw, images, rows, *inner) of the values of A (N, H, W, C,
+    contiguous) that each kernel offset meets for the outputs (images n, rows r)."""
+    sN, sH, sW, sC = A.strides
+    (sh, sw), (dh, dw) = strides, dilation
+    inner = _inner(OW, A.shape[3], sw)
+    return xp.as_strided(A[n.start:, r.start * sh:], writeable=False,
+                         shape=(*k, n.stop - n.start, r.stop - r.start, *inner),
+                         strides=(dh * sH, dw * sW, sN, sh * sH, *((sC,) if sw == 1 else (sw * sW, sC))))
+
+
+def _tiled(Wc, OW, sw, dtype):
+    """Per-channel weights Wc (kh, kw, C) repeated along an output row: (kh, kw, *inner)."""
+    kh, kw, C = Wc.shape
+    return xp.ascontiguousarray(xp.broadcast_to(Wc[:, :, None, :], (kh, kw, OW, C)),
+                                dtype=dtype).reshape(kh, kw, *_inner(OW, C, sw))
+
+
+def _subscripts(sw):
+    return ("ijkrl", "ijl", "krl") if sw == 1 else ("ijkrwc", "ijwc", "krwc")
+
+
+def correlate(A, Wc, out_hw, strides, dilation):
+    """Z (N, OH, OW, C): every channel c of A (N, H, W, C, padded, contiguous)
+    cross-correlated with Wc[:, :, c] (kh, kw, C)."""
+    N, C = A.shape[0], A.shape[3]
+    (OH, OW), sw = out_hw, strides[1]
+    Wl = _tiled(Wc, OW, sw, A.dtype)
+    Z = xp.empty((N, OH, *_inner(OW, C, sw)), A.dtype)
+    win, w, z = _subscripts(sw)
+
+    def forward(part):
+        for n, r in _chunks(part, OH, OW * C):
+            xp.einsum(f"{win},{w}->{z}", _windows(A, n, r, Wc.shape[:2], OW, strides, dilation), Wl,
+                      out=Z[n, r])
+
+    split_batch(forward, N, Z.size * Wc.shape[0] * Wc.shape[1])
+    return Z.reshape(N, OH, OW, C)
 
 
 def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True):
@@ -27,80 +84,81 @@ def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True):
     """
     N, H, Wd, C = X.shape
     kh, kw, _, M = W.shape
-    Xp = pad_spatial(X, pads)
+    Xp = xp.ascontiguousarray(pad_spatial(X, pads))
     (sh, sw), (dh, dw) = strides, dilation
     OH = (Xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
     OW = (Xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
-    offsets = [(i * dh, j * dw) for i in range(kh) for j in range(kw)]
-    # with one output per channel (the usual case) everything stays 4-D: a trailing axis
-    # of length 1 would make NumPy's inner loops one element long
-    Wt = W.reshape(kh * kw, C, M)
-    shape = (N, OH, OW, C) if M == 1 else (N, OH, OW, C, M)
-    if M == 1:
-        Wt = Wt[..., 0]
-    per_row = OW * C * M
-    rows = max(1, min(OH, _CHUNK // per_row))
-    images = max(1, _CHUNK // (per_row * OH)) if rows == OH else 1
-
-    def chunks(part):
-        """(images, output rows) index pairs covering images `part`, about _CHUNK values each."""
-        for n0 in range(part.start, part.stop, images):
-            n = slice(n0, min(part.stop, n0 + images))
-            for r0 in range(0, OH, rows):
-                yield n, slice(r0, min(OH, r0 + rows))
-
-    def tap(t, n, r):
-        """The input values kernel offset t meets for outputs (images n, rows r)."""
-        a, c = offsets[t]
-        v = Xp[n, a + r.start * sh:a + (r.stop - 1) * sh + 1:sh, c:c + (OW - 1) * sw + 1:sw]
-        return v if M == 1 else v[..., None]
-
-    Z = xp.empty(shape, X.dtype)
-    work = Z.size * len(offsets)
-
-    def forward(part):
-        tmp = xp.empty((images, rows, *shape[2:]), X.dtype)
-        for n, r in chunks(part):
-            z = Z[n, r]
-            s = tmp[:z.shape[0], :z.shape[1]]
-            xp.multiply(tap(0, n, r), Wt[0], out=z)
-            for t in range(1, len(offsets)):
-                xp.multiply(tap(t, n, r), Wt[t], out=s)
-                z += s
-
-    split_batch(forward, N, work)
+    Zs = [correlate(Xp, W[:, :, :, m], (OH, OW), strides, dilation) for m in range(M)]
+    Z = Zs[0] if M == 1 else xp.stack(Zs, axis=-1).reshape(N, OH, OW, C * M)
+    del Zs
+    inner = _inner(OW, C, sw)
+    win, w, z = _subscripts(sw)
 
     def backprop(dZ):
-        dZ = dZ.reshape(shape)
-        dXp = xp.zeros(Xp.shape, X.dtype) if input_grad else None
-        parts = {}
-
-        def backward(part):
-            tmp = xp.empty((images, rows, *shape[2:]), X.dtype)
-            dW = xp.zeros(Wt.shape, X.dtype)
-            for n, r in chunks(part):
-                g = dZ[n, r]
-                s = tmp[:g.shape[0], :g.shape[1]]
-                for t, (a, c) in enumerate(offsets):
-                    xp.multiply(tap(t, n, r), g, out=s)
-                    dW[t] += s.reshape(-1, *Wt.shape[1:]).sum(axis=0)
-                    if input_grad:
-                        xp.multiply(g, Wt[t], out=s)
-                        dXp[n, a + r.start * sh:a + (r.stop - 1) * sh + 1:sh,
-                            c:c + (OW - 1) * sw + 1:sw] += s if M == 1 else s.sum(axis=-1)
-            parts[part.start] = dW
-
-        split_batch(backward, N, work)
-        dW = parts[0]
-        for k in sorted(parts)[1:]:  # a fixed order: the same sums every run
-            dW = dW + parts[k]
-        dW = dW.reshape(W.shape)
-        if not input_grad:
-            return None, dW
+        G = dZ.reshape(N, OH, OW, C, M)
+        dW = xp.empty(W.shape, X.dtype)
+        dXp = xp.zeros(Xp.shape, X.dtype) if input_grad and (sh, sw) != (1, 1) else None
+        dX = None
+        for m in range(M):
+            Gm = xp.ascontiguousarray(G[..., m])
+            dW[:, :, :, m] = _kernel_grad(Xp, Gm.reshape(N, OH, *inner), (kh, kw), OW, strides, dilation)
+            if not input_grad:
+                continue
+            if dXp is None:
+                # stride 1: dX is G correlated with the flipped kernel, G padded so that the
+                # result covers the unpadded input only
+                (t, b), (l, r) = pads
+                ph, pw = dh * (kh - 1), dw * (kw - 1)
+                d = correlate(pad_spatial(Gm, ((ph - t, ph - b), (pw - l, pw - r))), W[::-1, ::-1, :, m],
+                              (H, Wd), (1, 1), dilation)
+                dX = d if dX is None else dX + d
+            else:
+                _scatter(dXp, Gm, W[:, :, :, m], OW, strides, dilation)
+        if not input_grad or dX is not None:
+            return dX, dW
         (t, _), (l, _) = pads
         return dXp[:, t:t + H, l:l + Wd], dW
 
-    return Z.reshape(N, OH, OW, C * M), backprop
+    return Z, backprop
+
+
+def _kernel_grad(Xp, G, k, OW, strides, dilation):
+    """dW (kh, kw, C) of one depthwise kernel from the outputs' gradient G (N, OH, *inner)."""
+    N, OH, C = G.shape[0], G.shape[1], Xp.shape[3]
+    win, w, z = _subscripts(strides[1])
+    parts = {}
+
+    def backward(part):
+        acc = xp.zeros((*k, *G.shape[2:]), Xp.dtype)
+        for n, r in _chunks(part, OH, OW * C):
+            acc += xp.einsum(f"{win},{z}->{w}", _windows(Xp, n, r, k, OW, strides, dilation), G[n, r])
+        parts[part.start] = acc
+
+    split_batch(backward, N, G.size * k[0] * k[1])
+    acc = parts[0]
+    for key in sorted(parts)[1:]:  # a fixed order: the same sums every run
+        acc = acc + parts[key]
+    return acc.reshape(*k, OW, C).sum(axis=2)
+
+
+def _scatter(dXp, G, Wc, OW, strides, dilation):
+    """dXp += each kernel offset's share of G (N, OH, OW, C) times Wc (kh, kw, C), for
+    strides above 1 (kernel offsets then meet interleaved inputs)."""
+    N, OH, C = G.shape[0], G.shape[1], G.shape[3]
+    (sh, sw), (dh, dw) = strides, dilation
+    kh, kw = Wc.shape[:2]
+
+    def backward(part):
+        for n, r in _chunks(part, OH, OW * C):
+            g = G[n, r]
+            s = xp.empty(g.shape, dXp.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    a, c = i * dh, j * dw
+                    xp.multiply(g, Wc[i, j], out=s)
+                    dXp[n, a + r.start * sh:a + (r.stop - 1) * sh + 1:sh, c:c + (OW - 1) * sw + 1:sw] += s
+
+    split_batch(backward, N, G.size * kh * kw)
 
 
 class DepthwiseConv2D(Layer):

@@ -27,6 +27,21 @@ def _resolve_axis(layer_name, axis, input_shape):
     return a - 1
 
 
+def _channel_rows(X):
+    """X (..., C) as a 2-D array (rows, k * C), k the size of the axis before C (1 for 2-D X),
+    and k: per-channel vectors tiled k times then broadcast along whole rows, so NumPy's
+    inner loops run over k * C values instead of C (~2x faster for small C)."""
+    k = X.shape[-2] if X.ndim > 2 else 1
+    return xp.ascontiguousarray(X).reshape(-1, k * X.shape[-1]), k
+
+
+def _channel_sum(A2, k, B2=None):
+    """Per-channel sums (C,) of A2 (rows, k * C) as _channel_rows gives it, or of A2 * B2,
+    each in one pass (a matrix-vector product, or einsum's fused multiply-sum)."""
+    total = xp.ones(A2.shape[0], A2.dtype) @ A2 if B2 is None else xp.einsum("ij,ij->j", A2, B2)
+    return total.reshape(k, -1).sum(axis=0)
+
+
 class BatchNormalization(Layer):
     """Batch normalization (Keras `BatchNormalization`).
 
@@ -61,6 +76,8 @@ class BatchNormalization(Layer):
     def forward(self, X, training, mask=None):
         s, W = self.spec, self.weights
         a = s.axis % X.ndim
+        if a == X.ndim - 1 and mask is None:
+            return self._forward_last(X, training and not self.frozen)
         shape = [1] * X.ndim
         shape[a] = X.shape[a]
         axes = tuple(i for i in range(X.ndim) if i != a)
@@ -120,6 +137,63 @@ class BatchNormalization(Layer):
 
         return Y, backprop
 
+    def _forward_last(self, X, training):
+        """The forward pass over channels last without a mask: the same maths as the general
+        one in fewer passes, on rows of k * C values (see _channel_rows)."""
+        s, W = self.spec, self.weights
+        X2, k = _channel_rows(X)
+        f, n = X.dtype.type, X2.shape[0] * k
+        C = X.shape[-1]
+        gamma = W["gamma"] if s.scale else xp.ones(C, X.dtype)
+        if not training:
+            r = 1 / xp.sqrt(W["moving_variance"] + f(s.epsilon))
+            scale = r * gamma
+            Y = X2 * xp.tile(scale, k)
+            Y += xp.tile((W["beta"] if s.center else 0) - W["moving_mean"] * scale, k)
+
+            def backprop_inference(dY):
+                dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
+                self._channel_grads(dY2, X2 - xp.tile(W["moving_mean"], k), k, r)
+                return (dY2 * xp.tile(scale, k)).reshape(X.shape)
+
+            return Y.reshape(X.shape), backprop_inference
+        mean = _channel_sum(X2, k) / f(n)
+        Xhat = X2 - xp.tile(mean, k)
+        var = _channel_sum(Xhat, k, Xhat) / f(n)
+        keep, new = f(s.momentum), f(1.0 - s.momentum)
+        W["moving_mean"][...] = W["moving_mean"] * keep + mean * new
+        W["moving_variance"][...] = W["moving_variance"] * keep + var * new
+        r = 1 / xp.sqrt(var + f(s.epsilon))
+        Xhat *= xp.tile(r, k)
+        Y = Xhat * xp.tile(gamma, k) if s.scale else Xhat.copy()
+        if s.center:
+            Y += xp.tile(W["beta"], k)
+
+        def backprop(dY):
+            dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
+            sum_G, sum_GX = self._channel_grads(dY2, Xhat, k)
+            # r * (G - mean(G) - Xhat * mean(G * Xhat)) with G = dY * gamma, whose sums are
+            # gamma times dY's (the parameter gradients)
+            dX = dY2 * xp.tile(r * gamma, k)
+            dX += xp.tile(r * gamma * sum_G / -f(n), k)
+            dX -= Xhat * xp.tile(r * gamma * sum_GX / f(n), k)
+            return dX.reshape(X.shape)
+
+        return Y.reshape(X.shape), backprop
+
+    def _channel_grads(self, dY2, D2, k, r=None):
+        """gamma's and beta's gradients from dY and Xhat = D * r, as rows; returns the
+        per-channel sums of dY and of dY * Xhat."""
+        sum_G = _channel_sum(dY2, k)
+        sum_GX = _channel_sum(dY2, k, D2)
+        if r is not None:
+            sum_GX *= r
+        if self.spec.scale:
+            self.grads["gamma"] = sum_GX
+        if self.spec.center:
+            self.grads["beta"] = sum_G
+        return sum_G, sum_GX
+
     def _param_grads(self, dY, Xhat, axes):
         if self.spec.scale:
             self.grads["gamma"] = (dY * Xhat).sum(axis=axes)
@@ -171,6 +245,8 @@ class LayerNormalization(Layer):
         other = tuple(i for i in range(X.ndim) if i not in norm)
         shape = [X.shape[i] if i in norm else 1 for i in range(X.ndim)]
         f = X.dtype.type
+        if norm == [X.ndim - 1]:
+            return self._forward_last(X)
         mean = X.mean(axis=axes, keepdims=True)
         D = X - mean
         var = xp.mean(xp.square(D), axis=axes, keepdims=True)
@@ -191,3 +267,34 @@ class LayerNormalization(Layer):
             return r * (G - mean_G - Xhat * mean_GX)
 
         return Y, backprop
+
+    def _forward_last(self, X):
+        """The forward pass over the last axis only: the same maths as the general one in
+        fewer passes (the row sums are matrix-vector products, the sums of products einsum's
+        fused loop, the normalisation in place)."""
+        s, W = self.spec, self.weights
+        C = X.shape[-1]
+        X2 = xp.ascontiguousarray(X).reshape(-1, C)
+        f = X.dtype.type
+        ones = xp.ones(C, X.dtype)
+        Xhat = X2 - (X2 @ ones / f(C))[:, None]
+        r = 1 / xp.sqrt(xp.einsum("ij,ij->i", Xhat, Xhat) / f(C) + f(s.epsilon))
+        Xhat *= r[:, None]
+        Y = Xhat * W["gamma"].reshape(-1) if s.scale else Xhat.copy()
+        if s.center:
+            Y += W["beta"].reshape(-1)
+
+        def backprop(dY):
+            dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
+            if s.scale:
+                self.grads["gamma"] = xp.einsum("ij,ij->j", dY2, Xhat).reshape(W["gamma"].shape)
+            if s.center:
+                self.grads["beta"] = (xp.ones(len(dY2), X.dtype) @ dY2).reshape(W["beta"].shape)
+            G = dY2 * W["gamma"].reshape(-1) if s.scale else dY2.copy()
+            mean_GX = xp.einsum("ij,ij->i", G, Xhat) / f(C)
+            G -= (G @ ones / f(C))[:, None]
+            G -= Xhat * mean_GX[:, None]
+            G *= r[:, None]
+            return G.reshape(X.shape)
+
+        return Y.reshape(X.shape), backprop
