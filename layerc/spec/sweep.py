@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .diagnostics import Diagnostic, SpecError
+from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .source import MAX_BYTES, load_yaml, too_large
 
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -143,7 +143,11 @@ def load_sweep(path) -> Sweep:
     try:
         file = SweepFile.model_validate(data)
     except ValidationError as e:
-        raise SpecError(sorted(_translate(e, data, SweepFile, (), smap), key=lambda d: (d.line or 0, d.col or 0)))
+        diags = sorted(_translate(e, data, SweepFile, (), smap), key=lambda d: (d.line or 0, d.col or 0))
+        for d in diags:  # a misspelt distribution: pydantic's path through the dict has no field names
+            if d.hint is None and d.message.startswith("unknown key") and "`space." in d.message:
+                d.hint = did_you_mean(d.message.split("'")[1], DISTRIBUTIONS) or f"one of {', '.join(DISTRIBUTIONS)}"
+        raise SpecError(diags) from None
     spec_path = (path.parent / file.spec)
     try:
         spec_text = _read(spec_path)

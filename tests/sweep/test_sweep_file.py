@@ -1,0 +1,58 @@
+"""Bad sweep files: each kind located at its key or value (file:line:col), exit 1, before any trial."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from ..cli.test_errors import cli
+from .conftest import SWEEP
+
+GOOD = SWEEP.format(samples=2, epochs=2)
+CASES = [
+    # (what, edit of the good file, file:line:col, words in the message)
+    ("misspelt space path", ("train.optimizer.learning_rate:", "train.optimiser.learning_rate:"), 8, 3,
+     "train.optimiser is not in the spec (did you mean 'optimizer'?)"),
+    ("no such layer", ("layers.dense.units", "layers.dense_9.units"), 9, 3, "no layer named 'dense_9'"),
+    ("range outside the field's bounds", ("[1.0e-3, 1.0e-2]", "[-1.0, 1.0e-2]"), 8, 34,
+     "positive low bound"),
+    ("choice value outside the bounds", ("[4, 8]", "[4, 0]"), 9, 36, "choice value 0: units must be greater than 0"),
+    ("empty choice", ("[4, 8]", "[]"), 9, 23, "choice needs at least one value"),
+    ("distribution not fitting the field's type", ("{choice: [4, 8]}", "{uniform: [4, 8]}"), 9, 24,
+     "whole numbers"),
+    ("misspelt set key", ("train.epochs:", "train.epoch:"), 6, 7, "did you mean 'epochs'"),
+    ("unknown distribution", ("{choice: [4, 8]}", "{choise: [4, 8]}"), 9, 24, "did you mean 'choice'"),
+    ("bad mode", ("mode: max", "mode: maximum"), 3, 7, "'min', 'max'"),
+    ("metric the runs do not log", ("metric: val_accuracy", "metric: val_acuracy"), 2, 9,
+     "did you mean 'val_accuracy'"),
+    ("grid over a range", ("samples: 2", "search: grid\nsamples: 2"), 9, 35, "search: grid"),
+    ("missing spec file", ("spec: spec.yaml", "spec: nope.yaml"), 1, 7, "cannot read the spec"),
+]
+
+
+@pytest.mark.parametrize("what, edit, line, col, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_sweep_file_is_located(sweep_dir, what, edit, line, col, words):
+    text = GOOD.replace(*edit)
+    assert text != GOOD
+    path = sweep_dir(text=text)
+    code, out = cli("sweep", str(path), "--output", str(path.parent / "out"))
+    assert code == 1, out
+    first = out.strip().splitlines()[0]
+    assert first.startswith(f"{path}:{line}:{col}: error: "), first
+    assert words in first, first
+    assert "Traceback" not in out
+    assert not (path.parent / "out" / "trials").exists()  # refused before any trial
+
+
+def test_good_sweep_file_loads(sweep_dir):
+    from layerc.spec.sweep import load_sweep
+
+    sweep = load_sweep(sweep_dir())
+    assert sweep.file.space["layers.dense.units"].choice == [4, 8]
+    assert sweep.fixed_overrides() == ["train.epochs=2"]
+
+
+def test_without_ray_the_command_says_what_to_install(sweep_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    code, out = cli("sweep", str(sweep_dir()), "--output", str(sweep_dir().parent / "o"))
+    assert code == 1
+    assert "pip install 'layerc[sweep]'" in out and "Traceback" not in out
