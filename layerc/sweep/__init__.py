@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,12 +98,18 @@ def _run(mods, sweep, root, planned, summary, address, resuming, max_concurrent,
         else:
             tuner = tune.Tuner(trainable, param_space=_space(f, tune), run_config=run_config,
                                tune_config=_tune_config(f, planned, max_concurrent, mods))
-        tuner.fit()
+        before = signal.getsignal(signal.SIGINT)
+        try:
+            tuner.fit()
+            # Tune stops gracefully at the first SIGINT, saving its state, and then puts the
+            # previous handler back (its own stays installed after a run that ends normally)
+            interrupted = signal.getsignal(signal.SIGINT) is before
+        finally:
+            signal.signal(signal.SIGINT, before)
         states = {t.trial_id: t.status for t in events_mod.trials}
-        interrupted = any(s not in ("TERMINATED", "ERROR") for s in states.values())
     finally:
         ray.shutdown()
-    rows = trial_rows(root, f.metric, f.mode, planned, states)
+    rows = trial_rows(root, f.metric, f.mode, planned, states, interrupted)
     summary.update(ended=_now(), status="interrupted" if interrupted else "finished")
     best = write_results(root, rows, summary, f.metric)
     return SweepResult(root, rows, best, interrupted)

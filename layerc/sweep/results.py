@@ -12,11 +12,13 @@ from ..runs import atomic_write, write_json
 from .trial import TRIAL_INFO
 
 
-def trial_rows(root: Path, metric: str, mode: str, planned_epochs: int, states: dict) -> list[dict]:
+def trial_rows(root: Path, metric: str, mode: str, planned_epochs: int, states: dict,
+               interrupted: bool = False) -> list[dict]:
     """One row per trial folder: its values, best metric, epochs run and status, best first.
 
     Args:
         states: Tune's last state per trial id (TERMINATED, ERROR, RUNNING, ...).
+        interrupted: the sweep was stopped (Ctrl-C): an unfinished run was cut, not stopped early.
     """
     rows = []
     for folder in sorted((root / "trials").glob("*/")):
@@ -30,7 +32,8 @@ def trial_rows(root: Path, metric: str, mode: str, planned_epochs: int, states: 
         run = _json(folder / "run.json")
         rows.append({"trial": info["trial"], "values": info.get("values", {}), "seed": info.get("seed"),
                      "best": best, "epochs": len(history),
-                     "status": _status(states.get(info["trial"]), run.get("status"), len(history), planned_epochs),
+                     "status": _status(None if interrupted else states.get(info["trial"]), run.get("status"),
+                                           len(history), planned_epochs),
                      "nodes": [a["node"] for a in info.get("attempts", [])], "dir": str(folder)})
     sign = -1 if mode == "max" else 1
     rows.sort(key=lambda r: (r["best"] is None, sign * r["best"] if r["best"] is not None else 0, r["trial"]))

@@ -99,13 +99,14 @@ class Cluster:
 
     def start_node(self, name: str, head: bool):
         ports = free_ports(9)
-        base = 20000 + (os.getpid() * 7 + (0 if head else 500)) % 30000
+        # worker ports below the ephemeral range the free ports above come from
+        base = 11000 + (os.getpid() % 90) * 200 + (0 if head else 100)
         args = [str(RAY), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
                 f"--temp-dir={self.tmp / name}", "--disable-usage-stats",
                 f"--node-manager-port={ports[1]}", f"--object-manager-port={ports[2]}",
                 f"--dashboard-agent-listen-port={ports[3]}", f"--dashboard-agent-grpc-port={ports[4]}",
                 f"--runtime-env-agent-port={ports[5]}", f"--metrics-export-port={ports[6]}",
-                f"--min-worker-port={base}", f"--max-worker-port={base + 200}",
+                f"--min-worker-port={base}", f"--max-worker-port={base + 99}",
                 "--object-store-memory=100000000"]
         if head:
             self.address = f"127.0.0.1:{ports[0]}"
@@ -154,7 +155,7 @@ class Cluster:
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)
-                    p.wait(timeout=20)
+                    p.wait(timeout=5)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
             try:
