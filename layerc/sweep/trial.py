@@ -124,7 +124,7 @@ def run_trial(config: dict, *, setup: dict):
     from ..spec import parse_spec
     from ..spec.sweep import override
 
-    limit_threads(setup["cpus"])
+    threads = limit_threads(setup["cpus"])
     trial = tune.get_context().get_trial_id()
     index = int(trial.rsplit("_", 1)[-1])
     seed = trial_seed(setup["seed"], index)
@@ -133,20 +133,22 @@ def run_trial(config: dict, *, setup: dict):
     overrides = [*setup["fixed"], *(override(k, v) for k, v in values.items()), f"seed={seed}"]
     collector = setup["collector"]
     ray.get(collector.start.remote(trial, {"trial": trial, "values": values, "seed": seed, "node": node,
-                                           "overrides": overrides}))
+                                           "threads": threads, "overrides": overrides}))
     spec = parse_spec(setup["spec_text"], setup["spec_path"], overrides)
     spec._path = Path(setup["spec_path"])  # data files are found beside it, as for `layerc train`
     work = Path(tempfile.mkdtemp(prefix="layerc-trial-"))
     try:
         sender = _Sender(work / "run", collector, trial, node)
-        jobs._train(spec, setup["spec_path"], overrides, None, None, [sender], None, None, run_dir=work / "run")
+        jobs._train(spec, setup["spec_path"], overrides, resume=None, info=None, callbacks=[sender],
+                    on_start=None, epochs=None, run_dir=work / "run")
         sender.finish()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def limit_threads(n: int) -> None:
-    """This process's compute threads: layerc's batch split and OpenBLAS, to `n`."""
+def limit_threads(n: int) -> dict:
+    """This process's compute threads: layerc's batch split and OpenBLAS, to `n`; returns
+    the counts now in force."""
     os.environ["LAYERC_NUM_THREADS"] = str(n)
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(n)
@@ -155,6 +157,7 @@ def limit_threads(n: int) -> None:
     blas = parallel._openblas()
     if blas:
         blas[1](n)
+    return {"layerc": parallel.n_threads(), "openblas": blas[0]() if blas else None}
 
 
 def _number(v) -> bool:

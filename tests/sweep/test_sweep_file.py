@@ -56,3 +56,20 @@ def test_without_ray_the_command_says_what_to_install(sweep_dir, monkeypatch):
     code, out = cli("sweep", str(sweep_dir()), "--output", str(sweep_dir().parent / "o"))
     assert code == 1
     assert "pip install 'layerc[sweep]'" in out and "Traceback" not in out
+
+
+def test_ray_and_optuna_are_imported_by_the_sweep_command_only():
+    from tests.modules import modules_after
+
+    _, mods = modules_after("summary", "specs/mnist_mlp.yaml")
+    assert not {m for m in mods if m.split(".")[0] in ("ray", "optuna")}
+    assert "layerc.sweep" not in mods and "layerc.spec.sweep" not in mods
+
+
+def test_trial_seeds_derive_from_the_sweep_seed():
+    from layerc.sweep.trial import trial_seed
+
+    seeds = [trial_seed(0, i) for i in range(50)]
+    assert seeds == [trial_seed(0, i) for i in range(50)]  # the same sweep, the same seeds
+    assert len(set(seeds)) == 50 and seeds != [trial_seed(1, i) for i in range(50)]
+    assert all(0 <= s < 2**31 for s in seeds)

@@ -45,10 +45,22 @@ def test_embedded_two_trial_sweep(sweep_dir, tmp_path):
     from layerc.cli.sweep import results_table  # noqa: F401  (the CLI module imports without ray running)
 
     out = tmp_path / "out"
-    r = _sweep(sweep_dir(samples=2, epochs=2), "--output", out)
+    text = SWEEP.format(samples=2, epochs=2).replace("resources: {cpus_per_trial: 1}",
+                                                      "resources: {cpus_per_trial: 2}\nscheduler: asha")
+    r = _sweep(sweep_dir(text=text), "--output", out)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
-    trials, rows = _check_complete(out, 2, 2)
+    trials = _trials(out)
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert len(trials) == len(rows) == 2
+    for row in rows:  # ASHA may stop the worse trial after its first epoch; its epochs are kept
+        folder = out / "trials" / row["trial"]
+        epochs = len(list(csv.DictReader((folder / "metrics.csv").open())))
+        assert row["epochs"] == str(epochs) and (folder / "checkpoint.npz").is_file()
+        assert row["status"] == ("finished" if epochs == 2 else "stopped early")
+        assert (folder / "weights.npz").is_file() == (epochs == 2)
+    assert rows[0]["status"] == "finished" or rows[1]["status"] == "finished"
+    assert all(t["threads"] == {"layerc": 2, "openblas": 2} for t in trials.values())  # cpus_per_trial
     assert "running (train.optimizer.learning_rate=" in r.stdout  # plain lines when piped
     assert f"layerc train {out / 'best.yaml'}" in r.stdout
     info = json.loads((out / "sweep.json").read_text())
@@ -66,9 +78,11 @@ def test_embedded_two_trial_sweep(sweep_dir, tmp_path):
 
 def test_cluster_places_trials_on_both_nodes(cluster, sweep_dir, tmp_path):
     out = tmp_path / "out"
-    r = _sweep(sweep_dir(samples=2, epochs=2), "--output", out, "--address", cluster.address)
+    text = SWEEP.format(samples=2, epochs=2) + "search: optuna\n"
+    r = _sweep(sweep_dir(text=text), "--output", out, "--address", cluster.address)
     assert r.returncode == 0, r.stdout + r.stderr
     trials, _ = _check_complete(out, 2, 2)
+    assert all(t["threads"] == {"layerc": 1, "openblas": 1} for t in trials.values())
     nodes = {t["attempts"][-1]["node"] for t in trials.values()}
     assert nodes == set(cluster.ids.values())  # one trial on the head, one on the second node
 
