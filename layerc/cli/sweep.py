@@ -78,8 +78,8 @@ class Board:
             self.live.update(self.table())
         elif kind != "result":
             values = ", ".join(f"{k}={_short(v)}" for k, v in row["values"].items())
-            console.print(f"{trial}: {row['state']}" + (f" ({escape(values)})" if kind == "start" else
-                          f" after {row['epoch']} epochs, metric {_short(row['metric'])}"), markup=False)
+            done = f" after {row['epoch']} epochs, metric {_short(row['metric'])}" if row["epoch"] else ""
+            console.print(f"{trial}: {row['state']}" + (f" ({values})" if kind == "start" else done), markup=False)
         else:
             console.print(f"{trial}: epoch {row['epoch']}, metric {_short(row['metric'])}", markup=False)
 

@@ -22,9 +22,11 @@ TRIAL_INFO = "trial.json"
 _SKIPPED = ("train.lock",)
 
 
-def trial_seed(sweep_seed: int, index: int) -> int:
-    """The spec seed of trial `index`: fixed by the sweep's seed, different per trial."""
-    digest = hashlib.sha256(f"layerc-sweep/{sweep_seed}/{index}".encode()).digest()
+def trial_seed(sweep_seed: int, values: dict) -> int:
+    """The spec seed of a trial: fixed by the sweep's seed and the trial's sampled values
+    (Tune's trial ids are random with some searchers, so they cannot be the key)."""
+    key = json.dumps(values, sort_keys=True)
+    digest = hashlib.sha256(f"layerc-sweep/{sweep_seed}/{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 2**31
 
 
@@ -126,10 +128,9 @@ def run_trial(config: dict, *, setup: dict):
 
     threads = limit_threads(setup["cpus"])
     trial = tune.get_context().get_trial_id()
-    index = int(trial.rsplit("_", 1)[-1])
-    seed = trial_seed(setup["seed"], index)
     node = ray.get_runtime_context().get_node_id()
     values = {k: config[k] for k in setup["keys"]}
+    seed = trial_seed(setup["seed"], values)
     overrides = [*setup["fixed"], *(override(k, v) for k, v in values.items()), f"seed={seed}"]
     collector = setup["collector"]
     ray.get(collector.start.remote(trial, {"trial": trial, "values": values, "seed": seed, "node": node,

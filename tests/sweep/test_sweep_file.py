@@ -69,7 +69,8 @@ def test_ray_and_optuna_are_imported_by_the_sweep_command_only():
 def test_trial_seeds_derive_from_the_sweep_seed():
     from layerc.sweep.trial import trial_seed
 
-    seeds = [trial_seed(0, i) for i in range(50)]
-    assert seeds == [trial_seed(0, i) for i in range(50)]  # the same sweep, the same seeds
-    assert len(set(seeds)) == 50 and seeds != [trial_seed(1, i) for i in range(50)]
+    values = [{"train.optimizer.learning_rate": 0.001 * i, "layers.dense.units": 8} for i in range(50)]
+    seeds = [trial_seed(0, v) for v in values]
+    assert seeds == [trial_seed(0, dict(reversed(v.items()))) for v in values]  # the same sweep, the same seeds
+    assert len(set(seeds)) == 50 and seeds != [trial_seed(1, v) for v in values]
     assert all(0 <= s < 2**31 for s in seeds)
