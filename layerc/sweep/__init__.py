@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..runs import new_run_dir, write_json
@@ -29,7 +29,6 @@ class SweepResult:
     rows: list
     best: dict | None
     interrupted: bool = False
-    messages: list = field(default_factory=list)
 
 
 def run_sweep(sweep_path=None, *, output=None, address=None, resume=None, max_concurrent=None,
@@ -47,11 +46,19 @@ def run_sweep(sweep_path=None, *, output=None, address=None, resume=None, max_co
 
     if resume is not None:
         root = Path(resume)
-        sweep_path = _resumed_sweep_file(root, sweep_path)
+        sweep_path, before = _resumed_sweep_file(root, sweep_path)
     sweep = load_sweep(sweep_path)
+    digests = {"sweep_sha256": _sha(sweep.path.read_bytes()), "spec_sha256": _sha(sweep.spec_text.encode())}
+    if resume is not None:
+        for key, what in (("sweep_sha256", "sweep file"), ("spec_sha256", "spec")):
+            if before.get(key) != digests[key]:
+                raise SweepError(f"the {what} changed since the sweep in {root} started; --resume continues "
+                                 "the same sweep (start a new one for the changed file)")
     spec = _check_metric(sweep)
     planned = spec.train.epochs
     tune_mods = _import_ray(sweep.file.search)
+    if address is not None:
+        _check_reachable(address)
     if resume is None:
         root = Path(output) if output else new_run_dir(Path("sweeps"), spec.name)
         root.mkdir(parents=True, exist_ok=True)
@@ -59,7 +66,7 @@ def run_sweep(sweep_path=None, *, output=None, address=None, resume=None, max_co
             raise SweepError(f"{root} holds a sweep already; continue it with --resume {root}")
     root = root.resolve()
     summary = {"sweep_file": str(Path(sweep_path).resolve()), "spec": str(sweep.spec_path.resolve()),
-               **sweep.file.model_dump(mode="json"), "address": address, "started": _now()}
+               **digests, **sweep.file.model_dump(mode="json"), "address": address, "started": _now()}
     write_json(root / "sweep.json", {**summary, "status": "running"})
     return _run(tune_mods, sweep, root, planned, summary, address, resume is not None, max_concurrent, on_event)
 
@@ -89,7 +96,8 @@ def _run(mods, sweep, root, planned, summary, address, resuming, max_concurrent,
         trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                         {"cpu": f.resources.cpus_per_trial})
         events_mod.listener, events_mod.trials = on_event, []
-        run_config = tune.RunConfig(name=EXPERIMENT, storage_path=str(root), verbose=0, callbacks=[events_mod.Events(f.space, f.metric)],
+        run_config = tune.RunConfig(name=EXPERIMENT, storage_path=str(root), verbose=0,
+                                    callbacks=[events_mod.Events(f.space, f.metric)],
                                     failure_config=tune.FailureConfig(max_failures=f.max_failures),
                                     checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False))
         if resuming:
@@ -192,7 +200,29 @@ def _resumed_sweep_file(root: Path, given):
     path = Path(given) if given else Path(info.get("sweep_file", ""))
     if not path.is_file():
         raise SweepError(f"the sweep file {str(path)!r} of {root} is gone; give it: layerc sweep FILE --resume {root}")
-    return path
+    return path, info
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT that answers, before Ray retries a dead address for minutes."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        if address == "auto" or "://" in address:
+            return  # Ray's own forms: the local cluster, a Ray Client address
+        raise SweepError(f"--address is HOST:PORT (the head's `ray start --head --port`); got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise SweepError(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                         f"`ray start --head --port={port}` or leave out --address to run on this machine") from None
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _now() -> str:

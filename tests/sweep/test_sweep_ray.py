@@ -106,6 +106,11 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(cluster, sw
     assert f"Resume with: layerc sweep --resume {out}" in text
     done = {f.parent.name: f.stat().st_mtime_ns for f in out.glob("trials/*/weights.npz")}
     assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
+    text = path.read_text()
+    path.write_text(text.replace("samples: 3", "samples: 4"))
+    r = _sweep("--resume", out, "--address", cluster.address)
+    assert r.returncode == 1 and "the sweep file changed since the sweep" in r.stderr, r.stderr
+    path.write_text(text)
     r = _sweep("--resume", out, "--address", cluster.address)
     assert r.returncode == 0, r.stdout + r.stderr
     trials, _ = _check_complete(out, 3, 2)
@@ -139,3 +144,11 @@ def test_killed_worker_node_the_sweep_finishes_and_the_trial_is_retried(cluster,
     trials, _ = _check_complete(out, 2, epochs)
     lost = trials[on_worker[0].parent.name]
     assert [a["node"] for a in lost["attempts"]] == [worker, cluster.ids["head"]]  # retried on the head
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(sweep_dir, tmp_path):
+    from .conftest import free_ports
+
+    r = _sweep(sweep_dir(), "--output", tmp_path / "out", "--address", f"127.0.0.1:{free_ports(1)[0]}", timeout=120)
+    assert r.returncode == 1 and "no Ray cluster answers at 127.0.0.1:" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
