@@ -21,7 +21,8 @@ def trial_rows(root: Path, metric: str, mode: str, planned_epochs: int, states: 
         interrupted: the sweep was stopped (Ctrl-C): an unfinished run was cut, not stopped early.
     """
     rows = []
-    for folder in sorted((root / "trials").glob("*/")):
+    trials = root / "trials"
+    for folder in sorted(p for p in (trials.iterdir() if trials.is_dir() else ()) if p.is_dir()):
         try:
             info = json.loads((folder / TRIAL_INFO).read_text())
         except (OSError, ValueError):
