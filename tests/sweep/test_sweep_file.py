@@ -74,3 +74,18 @@ def test_trial_seeds_derive_from_the_sweep_seed():
     assert seeds == [trial_seed(0, dict(reversed(v.items()))) for v in values]  # the same sweep, the same seeds
     assert len(set(seeds)) == 50 and seeds != [trial_seed(1, v) for v in values]
     assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_the_readme_sweep_example_is_a_valid_sweep_of_the_seed_cnn(tmp_path):
+    import re
+    import shutil
+
+    from layerc.spec.sweep import load_sweep
+    from tests.modules import ROOT
+
+    block, = [b for b in re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if "space:" in b]
+    shutil.copy(ROOT / "specs" / "mnist_cnn.yaml", tmp_path / "mnist_cnn.yaml")
+    (tmp_path / "sweep.yaml").write_text(block)
+    sweep = load_sweep(tmp_path / "sweep.yaml")
+    assert set(sweep.file.space) == {"train.optimizer.learning_rate", "layers.dense.units", "layers.dropout.rate"}
+    assert sweep.file.search == "random" and sweep.file.scheduler == "asha"
