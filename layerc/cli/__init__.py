@@ -419,9 +419,11 @@ from . import runs as _runs  # noqa: E402
 from .compare import compare as _compare  # noqa: E402
 from .diff import diff as _diff  # noqa: E402
 from .init import init as _init  # noqa: E402
+from .sweep import sweep as _sweep  # noqa: E402
 
 app.command(name="diff")(_diff)
 app.command(name="init")(_init)
+app.command(name="sweep")(_sweep)
 app.add_typer(_runs.app, name="runs")
 _runs.app.command(name="compare")(_compare)
 app.command()(_runs.plot)
