@@ -1,0 +1,156 @@
+"""Streaming: samples read, decoded and batched from their files as training goes.
+
+A `Streamed` array stands in for an in-memory x when the decoded data does not fit the memory
+budget (or with `data.stream: true`). It holds the file list, not the samples: the trainer
+draws each epoch's seeded order as it does in memory, and `batches` has background threads
+read and decode the batches of that order ahead of the training step (a bounded queue of
+`depth` batches), so memory holds a few batches whatever the number of files. A streamed
+batch holds exactly the values the in-memory array would (the same decoder, then the same
+`prepare` steps on the batch), so a streamed run and an in-memory one end with the same
+weights, bit for bit, and resuming mid-epoch continues the same order from the same step.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .errors import DataError
+
+# Decoding threads: Pillow (and zlib) release the GIL while they decode, so a thread a core
+# keeps the training step fed; more only compete with the step's own BLAS threads.
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _identity(x):
+    return x
+
+
+class Streamed:
+    """Samples decoded from one file each, on demand; array-like where the trainer needs it.
+
+    Args:
+        paths: one file per sample.
+        decode: a path to that sample's raw array (every sample the same shape and dtype).
+        prepare: a batch of raw samples (n, *raw) to what the model takes (rescaling,
+            reshaping): the in-memory path's own steps, applied per batch.
+        shape: the prepared samples' shape, without the batch axis.
+        dtype: the prepared samples' dtype.
+
+    Shapes: `x[index]` (len(index), *shape); `len(x)` the number of files.
+    """
+
+    def __init__(self, paths, decode, shape, dtype, prepare=_identity):
+        self.paths = list(paths)
+        self.decode, self.prepare = decode, prepare
+        self.sample_shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.paths), *self.sample_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.sample_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def batch_bytes(self, n: int) -> int:
+        return n * int(np.prod(self.sample_shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def take(self, index) -> "Streamed":
+        """The samples at `index` (a split), still on disk."""
+        return Streamed([self.paths[i] for i in np.asarray(index).ravel()], self.decode, self.sample_shape,
+                        self.dtype, self.prepare)
+
+    def with_prepare(self, prepare) -> "Streamed":
+        return Streamed(self.paths, self.decode, self.sample_shape, self.dtype, prepare)
+
+    def load(self, index) -> np.ndarray:
+        """Read, decode and prepare the samples at `index`, in this thread."""
+        raw = decode_into(self.decode, [self.paths[i] for i in index])
+        out = self.prepare(raw)
+        if out.shape[1:] != self.sample_shape:
+            raise DataError(f"{self.paths[index[0]]}: a decoded sample has shape {out.shape[1:]}, "
+                            f"the others {self.sample_shape}")
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            return self.load(range(*key.indices(len(self.paths))))
+        if np.isscalar(key):
+            return self.load([int(key)])[0]
+        return self.load(np.asarray(key).ravel())
+
+    def __array__(self, dtype=None, copy=None):  # the whole set, decoded (predict, reports)
+        x = self.load(range(len(self.paths)))
+        return x if dtype is None else x.astype(dtype)
+
+
+def decode_into(decode, paths, out: np.ndarray | None = None) -> np.ndarray:
+    """The files' decoded samples stacked in one array (into `out` when given)."""
+    first = None
+    for i, path in enumerate(paths):
+        try:
+            sample = decode(path)
+        except DataError:
+            raise
+        except Exception as e:  # the decoder's own error for a file that cannot be read
+            text = str(e) or type(e).__name__
+            raise DataError(text if str(path) in text else f"{path}: {text}") from None
+        if out is None:
+            out = np.empty((len(paths), *sample.shape), sample.dtype)
+            first = path
+        if sample.shape != out.shape[1:]:
+            raise DataError(f"{path}: decoded to shape {sample.shape}, but {first or 'the others'} to "
+                            f"{out.shape[1:]} (give `image_size` to resize them all alike)")
+        out[i] = sample
+    return out
+
+
+def is_streamed(arrays) -> bool:
+    return any(isinstance(a, Streamed) for a in arrays)
+
+
+@contextlib.contextmanager
+def batches(xs: list, ys: list, index_batches, depth: int | None = None):
+    """The (index, x batches, y batches) of `index_batches`, in order.
+
+    In-memory arrays are gathered here, when asked for; with a `Streamed` array among `xs`,
+    worker threads read up to `depth` batches ahead (default two a thread), and leaving the
+    block (the epoch's end, an interrupt, an error) cancels what they have not started.
+    """
+    if not is_streamed(xs):
+        yield ((idx, [a[idx] for a in xs], [a[idx] for a in ys]) for idx in index_batches)
+        return
+    depth = depth or 2 * THREADS
+    pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="layerc-read")
+
+    def read(idx):
+        return [a[idx] for a in xs]
+
+    def ahead():
+        pending = []
+        todo = iter(index_batches)
+        for idx in todo:
+            pending.append((idx, pool.submit(read, idx)))
+            if len(pending) >= depth:
+                break
+        while pending:
+            idx, future = pending.pop(0)
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(read, nxt)))
+            yield idx, future.result(), [a[idx] for a in ys]
+
+    try:
+        yield ahead()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
