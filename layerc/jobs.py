@@ -44,11 +44,12 @@ class TrainResult:
 
 
 # -- data -----------------------------------------------------------------------------------
-def load_dataset(spec, model):
+def load_dataset(spec, model, stream: bool = False):
     """The spec's `data:` section loaded for the model's input and output shapes.
 
     What is fitted on the training data (vocabulary, statistics) is refitted the same
-    way each time: the split and the seed are fixed, so evaluate sees what train saw."""
+    way each time: the split and the seed are fixed, so evaluate sees what train saw.
+    With `stream`, samples stay in their files and are decoded batch by batch (data/stream.py)."""
     from .data import load_data
 
     if spec.data is None:
@@ -56,6 +57,8 @@ def load_dataset(spec, model):
     if len(model.input_names) != 1 or len(model.output_names) != 1:
         return _load_named(spec, model)
     data = spec.data.single() if hasattr(spec.data, "single") else spec.data  # CSV columns by name
+    if stream:
+        data = data.model_copy(update={"stream": True})
     from .data.peek import data_diagnostics
 
     if diags := data_diagnostics(spec, model):  # located, before any data is read
@@ -178,8 +181,10 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
     model = build(spec)
     check_memory(model, spec.train.batch_size)  # before touching any data file
-    check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
-    data = load_dataset(spec, model)
+    data_bytes = _estimate_data_bytes(spec, model)
+    stream = _streams(spec, model, data_bytes)  # a read-ahead of a few batches, not the data, in memory
+    check_memory(model, spec.train.batch_size, 0 if stream else data_bytes)
+    data = load_dataset(spec, model, stream=stream)
     init_note = _load_init_weights(model, init_weights) if init_weights is not None else None
 
     with contextlib.ExitStack() as stack:
@@ -384,6 +389,23 @@ def _stop_on_signals(trainer):
             signal.signal(sig, h)
 
 
+def _streams(spec, model, data_bytes: int | None = None) -> bool:
+    """Whether the data is read from disk as training goes: `data.stream`, else (a format that
+    reads one file a sample) when the job would not fit the memory budget with the data decoded
+    in memory (what is refused for the other formats)."""
+    from .data.stream import memory_budget
+    from .spec.data import STREAMED_FORMATS
+
+    given = getattr(spec.data, "stream", None)
+    if given is not None or getattr(spec.data, "format", None) not in STREAMED_FORMATS:
+        return bool(given)
+    budget = memory_budget(available_memory())
+    if data_bytes is None:
+        data_bytes = _estimate_data_bytes(spec, model)
+    batch = spec.train.batch_size if spec.train else 32
+    return budget is not None and training_memory(model, batch, data_bytes)["total"] > budget
+
+
 def _estimate_data_bytes(spec, model) -> int:
     """The loaded dataset's size, from file headers and row counts (nothing loaded)."""
     from .data import estimate_bytes
@@ -515,7 +537,7 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
             raise RunError("--report covers models with one output; this one has "
                            f"{len(model.output_names)} ({', '.join(model.output_names)})")
         check_classifier(spec.train.one_loss().type)  # before reading any data
-    data = load_dataset(spec, model)
+    data = load_dataset(spec, model, stream=_streams(spec, model))
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
         raise RunError(f"the data's preprocessing fitted now differs from the run's {FITTED} "

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from ..spec.data import BuiltinData, parse_data_spec
 from . import builtin, sources, text, timeseries
 from .errors import DataError
+from .stream import Streamed
 from .prepare import (
     BINARY, CATEGORICAL, REGRESSION, SPARSE, apply_scaling, check_labels, choose_task, fit_standardize,
     fit_to_input, loss_task, make_targets, shape_text, split_count, split_indices,
@@ -130,7 +131,8 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         xs = _numeric_inputs(spec, parts, dtype, fitted)
     out = {}
     for key, part in parts.items():
-        x = fit_to_input(xs[key], input_shape, f"{key} x")
+        x = _fit_streamed(xs[key], input_shape, f"{key} x") if isinstance(xs[key], Streamed) else \
+            fit_to_input(xs[key], input_shape, f"{key} x")
         y = make_targets(np.asarray(part.y), task, output_shape, f"{key} labels", dtype)
         out[key] = (x, y)
     fitted["input_shape"] = [None if d is None else int(d) for d in input_shape]
@@ -211,7 +213,9 @@ def _split(spec, parts, task, seed):
 
 def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     x_dtype = getattr(spec, "x_dtype", "float32")
-    fitted["raw_inputs"] = raw_description(parts["train"].x)
+    if isinstance(parts["train"].x, Streamed):
+        return _streamed_inputs(spec, parts, dtype, fitted)
+    fitted["raw_inputs"] = parts["train"].meta.get("raw_inputs") or raw_description(parts["train"].x)
     if x_dtype == "int32":
         if spec.rescale is not None or spec.standardize:
             raise DataError("x_dtype: int32 inputs take no rescale or standardize")
@@ -226,6 +230,24 @@ def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     fitted.update(rescale=spec.rescale, standardize=stats, x_dtype=dtype,
                   sample_shape=list(parts["train"].x.shape[1:]))
     return xs
+
+
+def _streamed_inputs(spec, parts, dtype, fitted) -> dict:
+    """Rescaling as for arrays, applied to each batch as it is read (data/stream.py)."""
+    if spec.standardize:
+        raise DataError("standardize fits its statistics on the whole training set in memory; streamed data "
+                        "(`stream: true`, or data larger than the memory budget) takes `rescale` only")
+    train = parts["train"]  # the raw range a source states (images: 0..255), as no pass reads it here
+    fitted.update(raw_inputs=train.meta.get("raw_inputs") or {"dtype": str(train.x.dtype), "min": None, "max": None},
+                  rescale=spec.rescale, standardize=None, x_dtype=dtype, sample_shape=list(train.x.sample_shape))
+    return {k: p.x.map(lambda raw: apply_scaling(raw, spec.rescale, None, dtype), dtype=dtype)
+            for k, p in parts.items()}
+
+
+def _fit_streamed(x, input_shape, what):
+    """`fit_to_input` for streamed samples: the reshape applied to each batch."""
+    shape = fit_to_input(np.empty((1, *x.sample_shape), x.dtype), input_shape, what).shape[1:]
+    return x if shape == x.sample_shape else x.map(lambda b: fit_to_input(b, input_shape, what), shape)
 
 
 def raw_description(x: np.ndarray) -> dict:

@@ -29,8 +29,11 @@ class Part:
         return len(self.x)
 
     def take(self, index) -> "Part":
+        from .stream import Streamed
+
         pick = (lambda v: [v[i] for i in index]) if isinstance(self.x, list) else (lambda v: v[index])
-        return Part(pick(self.x), pick(self.y) if isinstance(self.y, list) else self.y[index], self.files, self.meta)
+        x = self.x.take(index) if isinstance(self.x, Streamed) else pick(self.x)  # still in its files
+        return Part(x, pick(self.y) if isinstance(self.y, list) else self.y[index], self.files, self.meta)
 
 
 def read(spec, src, spec_dir: Path | None, limit: int | None, name: str) -> Part:

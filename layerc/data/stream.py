@@ -70,8 +70,11 @@ class Streamed:
         return Streamed([self.paths[i] for i in np.asarray(index).ravel()], self.decode, self.sample_shape,
                         self.dtype, self.prepare)
 
-    def with_prepare(self, prepare) -> "Streamed":
-        return Streamed(self.paths, self.decode, self.sample_shape, self.dtype, prepare)
+    def map(self, step, shape=None, dtype=None) -> "Streamed":
+        """These samples with `step` applied to each prepared batch (giving `shape`, `dtype`)."""
+        prepare = self.prepare
+        return Streamed(self.paths, self.decode, self.sample_shape if shape is None else shape,
+                        self.dtype if dtype is None else dtype, lambda raw: step(prepare(raw)))
 
     def load(self, index) -> np.ndarray:
         """Read, decode and prepare the samples at `index`, in this thread."""
@@ -154,3 +157,21 @@ def batches(xs: list, ys: list, index_batches, depth: int | None = None):
         yield ahead()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def memory_budget(available: int | None) -> int | None:
+    """Bytes a job's decoded data may take in memory before it streams instead:
+    `$LAYERC_MEMORY_BUDGET` (bytes, or a number with K, M, G or T), else `available`."""
+    given = os.environ.get("LAYERC_MEMORY_BUDGET", "").strip().upper().removesuffix("B")
+    if not given:
+        return available
+    number, unit = (given[:-1], given[-1]) if given[-1:] in _UNITS and given[-1:].isalpha() else (given, "")
+    try:
+        budget = int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise DataError(f"LAYERC_MEMORY_BUDGET={os.environ['LAYERC_MEMORY_BUDGET']!r} is not a size "
+                        "(give bytes, or a number with K, M or G: 512M)") from None
+    return budget if available is None else min(budget, available)

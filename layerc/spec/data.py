@@ -29,6 +29,7 @@ BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_pass
 TEXT_DATASETS = ("sms_spam",)
 SERIES_DATASETS = ("melbourne_temperatures", "airline_passengers", "sunspots")
 IMAGE_DATASETS = ("mnist",)
+STREAMED_FORMATS = ("images",)  # read one file a sample, so they can stream
 
 FilePath = Annotated[StrictStr, Field(min_length=1)]
 Column = Union[Annotated[StrictInt, Field(ge=0)], Annotated[StrictStr, Field(min_length=1)]]
@@ -75,11 +76,15 @@ class _Common(Strict):
     test_split: Optional[Split] = None
     shuffle: StrictBool = True  # seeded from the spec's seed
     limit: Optional[PosInt] = None  # the first N training samples
+    stream: Optional[StrictBool] = None  # read from disk as training goes; default: when it does not fit memory
 
     @model_validator(mode="after")
     def _one_of_each(self):
         if self.validation is not None and self.validation_split > 0:
             raise ValueError("give `validation` or `validation_split`, not both")
+        if self.stream and getattr(self, "format", None) not in STREAMED_FORMATS:
+            raise ValueError(f"`stream` applies to {' and '.join(f'format: {f}' for f in STREAMED_FORMATS)}, "
+                             "which reads one file a sample; this data is read whole")
         if self.test is not None and self.test_split is not None:
             raise ValueError("give `test` or `test_split`, not both")
         return self
