@@ -215,6 +215,8 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                          "mae/mse/rmse are in the data's own units")
         if init_note is not None:
             trainer.note(init_note)
+        for note in data.info.get("notes", ()):  # files left out of the data (bad_files: skip)
+            trainer.note(note)
         if resume is not None:
             arrays, meta = load_checkpoint(run_dir)
             trainer.load_state(arrays, meta)

@@ -109,13 +109,16 @@ def load_named_data(data_spec, *, spec_dir: Path | None, model, losses: dict, se
 def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dtype) -> Dataset:
     parts = {"train": sources.read(spec, spec.train, spec_dir,
                                    None if spec.test_split is not None else spec.limit, "train")}
+    folder_classes = parts["train"].meta.get("class_names")  # images, text_files: from the folders
     for key in ("validation", "test"):
         if getattr(spec, key) is not None:
-            parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key)
+            parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
-    label_names = _label_names(spec, parts)
+    label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
-    task = choose_task(loss_name, output_shape, parts["train"].y, labelled=labelled, one_hot=spec.one_hot)
+    one_hot = getattr(spec, "one_hot", False) or getattr(spec, "label_mode", None) == "categorical"
+    task = choose_task(loss_name, output_shape, parts["train"].y, labelled=labelled, one_hot=one_hot)
+    _check_label_mode(spec, task, label_names, loss_name)
     if label_names is not None and task == REGRESSION:
         raise DataError(f"the labels are class names ({', '.join(label_names[:3])}...) but the loss "
                         f"{loss_name} takes numbers")
@@ -125,7 +128,7 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
     parts = _split(spec, parts, task, seed)
 
     fitted: dict = {"format": spec.format, "task": task, "label_names": label_names}
-    if spec.format == "text":
+    if spec.format in ("text", "text_files"):
         xs = _text_inputs(spec, parts, input_shape, fitted)
     else:
         xs = _numeric_inputs(spec, parts, dtype, fitted)
@@ -141,9 +144,15 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         fitted["csv"] = {"columns": meta["names"], "width": meta["width"], "features": meta["features"],
                          "delimiter": spec.delimiter, "header": spec.header,
                          "missing": spec.missing, "fill_value": spec.fill_value}
+    if spec.format == "images":
+        fitted["images"] = {k: getattr(spec, k) for k in ("image_size", "color_mode", "interpolation",
+                                                           "crop_to_aspect_ratio", "pad_to_aspect_ratio")}
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
-    if spec.format == "text":
+    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())
+    if skipped:
+        info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
+    if spec.format in ("text", "text_files"):
         info.update(vocab_size=len(fitted["text"]["vocabulary"]) + 2, max_length=fitted["text"]["max_length"])
     return Dataset(out["train"], out.get("validation"), out.get("test"), fitted, info)
 
@@ -174,6 +183,21 @@ def _label_names(spec, parts) -> list[str] | None:
                             f"{', '.join(names)}")
         part.y = np.array([index[v] for v in part.y], dtype=np.int64)
     return names
+
+
+LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}
+
+
+def _check_label_mode(spec, task, names, loss_name):
+    """A folder format's `label_mode` (Keras's) against the form the loss takes."""
+    mode = getattr(spec, "label_mode", None)
+    if mode is None:
+        return
+    if LABEL_MODES[mode] != task:
+        raise DataError(f"label_mode {mode} gives {'one-hot labels' if mode == 'categorical' else mode + ' labels'} "
+                        f"but the loss {loss_name} takes {task} labels (leave label_mode out: it follows the loss)")
+    if mode == "binary" and len(names) != 2:
+        raise DataError(f"label_mode binary takes two classes; the data has {len(names)}: {', '.join(names)}")
 
 
 def _check_class_count(names, task, output_shape):
@@ -273,7 +297,8 @@ def _text_inputs(spec, parts, input_shape, fitted) -> dict:
         raise DataError(f"max_length {max_length} gives samples of shape ({max_length},) but the model's "
                         f"input shape is {shape_text(input_shape)}")
     fitted["text"] = {"vocabulary": vocabulary, "lowercase": spec.lowercase, "max_length": max_length,
-                      "padding": spec.padding, "truncating": spec.truncating, "separator": spec.separator}
+                      "padding": spec.padding, "truncating": spec.truncating,
+                      "separator": getattr(spec, "separator", None)}
     fitted["x_dtype"] = "int32"
     return {k: text.encode(t, vocabulary, max_length, spec.padding, spec.truncating) for k, t in tokens.items()}
 
