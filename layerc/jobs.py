@@ -132,12 +132,17 @@ def training_memory(model, batch_size: int, data_bytes: int = 0) -> dict:
 
 
 def check_memory(model, batch_size: int, data_bytes: int = 0):
+    from .data.stream import memory_budget
+
     estimate = training_memory(model, batch_size, data_bytes)
-    avail = available_memory()
+    machine = available_memory()
+    avail = memory_budget(machine)
     if avail is not None and estimate["total"] > avail:
         parts = ", ".join(f"{k} {readable_size(v)}" for k, v in estimate["parts"].items() if v)
+        has = (f"the machine has {readable_size(avail)} available" if avail == machine
+               else f"the memory budget (LAYERC_MEMORY_BUDGET) is {readable_size(avail)}")
         raise ResourceError(f"training needs about {readable_size(estimate['total'])} ({parts}); "
-                            f"the machine has {readable_size(avail)} available. Lower the batch size, "
+                            f"{has}. Lower the batch size, "
                             "the model's size, or `data.limit`.")
     return estimate
 

@@ -18,13 +18,14 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
-from .stream import THREADS, decode_into
+from .stream import THREADS
 
 VERSION = 1
 CHUNK = 256  # files a thread decodes at a time
@@ -38,25 +39,42 @@ def cache_root() -> Path | None:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "layerc" / "decoded"
 
 
-def decode_all(paths, decode, threads: int = THREADS) -> np.ndarray:
-    """Every file decoded into one array, in file order, by `threads` threads.
+def decode_all(paths, decode, skip: tuple = (), threads: int = THREADS):
+    """Every file decoded into one array, in file order, by `threads` threads; a file whose
+    decoder raises one of `skip` is left out and listed.
 
-    Shapes: (len(paths), *the first sample's shape)."""
+    Returns (x, kept, bad): the samples of the files at `kept`, and (path, reason) of the others.
+    Shapes: x (len(kept), *the samples' shape).
+    """
     paths = list(paths)
     if not paths:
         raise DataError("there are no files to decode")
-    first = decode(paths[0])
-    out = np.empty((len(paths), *first.shape), first.dtype)
-    out[0] = first
-    chunks = [range(s, min(s + CHUNK, len(paths))) for s in range(1, len(paths), CHUNK)]
+    out, bad, made = None, {}, threading.Lock()
 
     def run(chunk):
-        decode_into(decode, paths[chunk.start:chunk.stop], out[chunk.start:chunk.stop])
+        nonlocal out
+        for i in chunk:
+            try:
+                sample = decode(paths[i])
+            except skip as e:
+                bad[i] = (str(paths[i]), getattr(e, "reason", None) or str(e))
+                continue
+            with made:
+                if out is None:  # the first sample decoded gives the shape
+                    out = np.empty((len(paths), *sample.shape), sample.dtype)
+            if sample.shape != out.shape[1:]:
+                raise DataError(f"{paths[i]}: decoded to shape {sample.shape}, the others to {out.shape[1:]}")
+            out[i] = sample
 
+    run(range(min(CHUNK, len(paths))))
+    chunks = [range(s, min(s + CHUNK, len(paths))) for s in range(CHUNK, len(paths), CHUNK)]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerc-decode") as pool:
         for _ in pool.map(run, chunks):  # re-raises a chunk's error
             pass
-    return out
+    kept = [i for i in range(len(paths)) if i not in bad]
+    if out is None:
+        return np.empty((0,)), kept, [bad[i] for i in sorted(bad)]
+    return (out[kept] if bad else out), kept, [bad[i] for i in sorted(bad)]
 
 
 def entry(paths, settings: dict) -> tuple[str, str]:
@@ -71,30 +89,34 @@ def entry(paths, settings: dict) -> tuple[str, str]:
     return name[:32], version[:16]
 
 
-def decoded(paths, decode, settings: dict, info: dict | None = None) -> np.ndarray:
-    """The files' samples decoded into one array: from the cache when the same files with the
-    same sizes and times were decoded with the same settings before, else decoded and cached.
+def decoded(paths, decode, settings: dict, info: dict | None = None, skip: tuple = ()):
+    """The files' samples decoded into one array (`decode_all`): from the cache when the same
+    files with the same sizes and times were decoded with the same settings before, else
+    decoded and cached (when no file was left out).
 
     Args:
         settings: everything the decoded values depend on besides the files (size, colour
-            mode, interpolation ...), JSON-serialisable.
+            mode, interpolation, the decoder's version), JSON-serialisable.
         info: gets `cache` ("hit", "written", "off" or "not written: <why>") and `cache_file`.
+
+    Returns (x, kept, bad) as `decode_all`.
     """
     info = {} if info is None else info
+    paths = list(paths)
     root = cache_root()
     if root is None:
         info["cache"] = "off"
-        return decode_all(paths, decode)
+        return decode_all(paths, decode, skip)
     name, version = entry(paths, settings)
     path = root / f"{name}-{version}.npy"
     info["cache_file"] = str(path)
     x = _read(path, len(paths))
     if x is not None:
         info["cache"] = "hit"
-        return x
-    x = decode_all(paths, decode)
-    info["cache"] = _write(root, name, path, x)
-    return x
+        return x, list(range(len(paths))), []
+    x, kept, bad = decode_all(paths, decode, skip)
+    info["cache"] = _write(root, name, path, x) if not bad else "not written: files were left out"
+    return x, kept, bad
 
 
 def _read(path: Path, n: int) -> np.ndarray | None:

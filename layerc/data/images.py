@@ -321,18 +321,12 @@ def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str,
     """One source's images decoded into memory, as a sources.Part (x float32 (N, H, W, C) 0..255,
     y int64 class ids; meta: class_names, skipped). Bad files are one DataError listing them
     all, or left out with `bad_files: skip`."""
-    from .sources import Part
+    from .stream import image_part
 
     listing = list_images(spec, src, spec_dir, class_names)
     if limit is not None:
         listing = listing.take(range(min(limit, len(listing.paths))))
-    x, kept, bad = decode_all(listing.paths, spec)
-    bad = listing.bad + bad
-    if bad and spec.bad_files == "error":
-        raise bad_files_error(f"{name} data ({listing.root})", bad)
-    y = np.array([listing.labels[i] for i in kept], dtype=np.int64)
-    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": len(bad),
-                                            "paths": [str(listing.paths[i]) for i in kept]})
+    return image_part(spec, listing, name)  # decoded once and cached, or streamed (data/stream.py)
 
 
 # ---- resizing ------------------------------------------------------------------------------

@@ -175,3 +175,45 @@ def memory_budget(available: int | None) -> int | None:
         raise DataError(f"LAYERC_MEMORY_BUDGET={os.environ['LAYERC_MEMORY_BUDGET']!r} is not a size "
                         "(give bytes, or a number with K, M or G: 512M)") from None
     return budget if available is None else min(budget, available)
+
+
+# ---- the images format -------------------------------------------------------------------------
+RAW_PIXELS = {"dtype": "float32", "min": 0.0, "max": 255.0}  # what the image decoder gives, streamed or not
+
+
+def image_settings(spec) -> dict:
+    """What decoded pixels depend on besides the files (the decoded-data cache's key)."""
+    from PIL import __version__ as pillow
+
+    keys = ("image_size", "color_mode", "interpolation", "crop_to_aspect_ratio", "pad_to_aspect_ratio")
+    return {**{k: getattr(spec, k) for k in keys}, "pillow": pillow}
+
+
+def image_part(spec, listing, name: str):
+    """One images source as a sources.Part: decoded into memory (from the decoded-data cache
+    when it has these files), or with `spec.stream` left in the files as a `Streamed` array
+    whose headers are checked now (a file that fails to decode later stops training, named)."""
+    from functools import partial
+
+    from . import cache
+    from .images import BadFile, bad_files_error, check_headers, decode_image
+    from .sources import Part
+
+    decode = partial(decode_image, spec=spec)
+    if spec.stream:
+        bad = check_headers(listing.paths)
+        left_out = {p for p, _ in bad}
+        kept = [i for i, p in enumerate(listing.paths) if str(p) not in left_out]
+        h, w = spec.image_size
+        x = Streamed([listing.paths[i] for i in kept], decode, (h, w, spec.channels()), np.float32)
+        info = {"cache": "streamed"}
+    else:
+        info = {}
+        x, kept, bad = cache.decoded(listing.paths, decode, image_settings(spec), info, skip=(BadFile,))
+    bad = listing.bad + bad
+    if bad and spec.bad_files == "error":
+        raise bad_files_error(f"{name} data ({listing.root})", bad)
+    y = np.array([listing.labels[i] for i in kept], dtype=np.int64)
+    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": len(bad),
+                                            "paths": [str(listing.paths[i]) for i in kept],
+                                            "raw_inputs": RAW_PIXELS, **info})
