@@ -79,7 +79,7 @@ def decode_all(paths, decode, skip: tuple = (), threads: int = THREADS):
 
 def entry(paths, settings: dict) -> tuple[str, str]:
     """(name, version) of the cache entry of these files decoded with these settings."""
-    files = [str(Path(p).resolve()) for p in paths]
+    files = [os.path.abspath(p) for p in paths]  # resolve() would cost a syscall a path component
     name = hashlib.sha256(json.dumps([VERSION, settings, files], sort_keys=True).encode()).hexdigest()
     try:
         stats = [(st.st_size, st.st_mtime_ns) for st in map(os.stat, files)]
