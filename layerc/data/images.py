@@ -133,8 +133,9 @@ def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow
         folder = root / name
         if not folder.is_dir():
             continue  # a validation or test folder without this class
+        before = len(listing.bad)
         files = list(_walk(folder, formats, follow_links, listing.bad))
-        if not files:
+        if not files and len(listing.bad) == before:  # not a folder whose files are all bad
             empty.append(str(folder))
         listing.paths += files
         listing.labels += [label] * len(files)
