@@ -113,6 +113,7 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         if getattr(spec, key) is not None:
             parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
+    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())  # bad_files: skip, before any split
     label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
     _check_label_mode(spec, label_names, loss_name)
@@ -147,7 +148,6 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
                                                            "crop_to_aspect_ratio", "pad_to_aspect_ratio")}
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
-    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())
     if skipped:
         info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
     if spec.format in ("text", "text_files"):
