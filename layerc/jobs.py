@@ -582,6 +582,8 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
         return _predict_named(spec, model, fitted or {}, input_path, output_path, batch_size)
     if output_path is not None and Path(output_path).suffix == ".npz":
         raise RunError(f"{output_path}: a model with one output writes its predictions to .npy or .csv")
+    if (fitted or {}).get("format") == "images" and not prepared:
+        return _predict_images(spec, model, fitted, input_path, output_path, batch_size)
     if str(input_path) == "-":
         import sys
 
@@ -594,6 +596,23 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
         write_output(Path(output_path), y, output_columns(spec, model, fitted or {}, y))
+    return y
+
+
+def _predict_images(spec, model, fitted, input_path, output_path, batch_size):
+    """predict for image files (one image, a folder, or a list of paths), prepared as in training;
+    the CSV has the file first on each row."""
+    from .data.images import predict_inputs
+    from .data.prepare import fit_to_input
+
+    if str(input_path) == "-":
+        raise RunError("image inputs are files: give --input photo.jpg, a folder, or a list file of paths")
+    files, x = predict_inputs(input_path, fitted)
+    y = model.predict(fit_to_input(x, model.input_shapes[0], "input"), batch_size=batch_size)
+    if output_path is not None:
+        header, rows = output_columns(spec, model, fitted, y)
+        table = (["file", *header], [[f, *row] for f, row in zip(files, rows)])
+        write_output(Path(output_path), y, table)
     return y
 
 

@@ -133,8 +133,9 @@ def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow
         folder = root / name
         if not folder.is_dir():
             continue  # a validation or test folder without this class
+        before = len(listing.bad)
         files = list(_walk(folder, formats, follow_links, listing.bad))
-        if not files:
+        if not files and len(listing.bad) == before:  # not a folder whose files are all bad
             empty.append(str(folder))
         listing.paths += files
         listing.labels += [label] * len(files)
@@ -308,12 +309,13 @@ def decode_all(paths, spec) -> tuple[np.ndarray, list[int], list[tuple[str, str]
     return out[:len(kept)], kept, bad
 
 
-def bad_files_error(what: str, bad: list[tuple[str, str]]) -> DataError:
+def bad_files_error(what: str, bad: list[tuple[str, str]], training: bool = True) -> DataError:
     """One error naming every bad file."""
     listed = "; ".join(f"{p}: {r}" for p, r in bad)
-    return DataError(f"{what}: {len(bad)} file{'s' if len(bad) > 1 else ''} cannot be used, so training does not "
-                     f"start (fix or remove {'them' if len(bad) > 1 else 'it'}, or set `bad_files: skip` to train "
-                     f"without {'them' if len(bad) > 1 else 'it'}): {listed}")
+    them = "them" if len(bad) > 1 else "it"
+    advice = (f"training does not start (fix or remove {them}, or set `bad_files: skip` in `data:` to train "
+              f"without {them})" if training else f"fix or remove {them}")
+    return DataError(f"{what}: {len(bad)} file{'s' if len(bad) > 1 else ''} cannot be used, so {advice}: {listed}")
 
 
 def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str,
@@ -349,7 +351,7 @@ def resize(x: np.ndarray, size: tuple, crop_to_aspect_ratio: bool = False,
     elif pad_to_aspect_ratio:
         ph, pw = max(h, int(float(w * th) / tw)), max(w, int(float(h * tw) / th))
         top, left = int(float(ph - h) / 2), int(float(pw - w) / 2)
-        padded = np.zeros((ph, pw, x.shape[2]), x.dtype)
+        padded = np.zeros((h + 2 * top, w + 2 * left, x.shape[2]), x.dtype)  # Keras pads both sides by top/left
         padded[top:top + h, left:left + w] = x
         x = padded
     x = np.asarray(x, dtype=np.float32)
@@ -363,8 +365,57 @@ def resize(x: np.ndarray, size: tuple, crop_to_aspect_ratio: bool = False,
 
 def _bilinear(n_in: int, n_out: int):
     """Source indices and weights of a half-pixel-centred linear resampling (no antialias)."""
-    src = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-    src = np.maximum(src, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    f = np.float32  # in float32 as PyTorch's kernel computes them (Keras's torch backend)
+    src = f(n_in / n_out) * (np.arange(n_out, dtype=f) + f(0.5)) - f(0.5)
+    src = np.maximum(src, f(0))
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, (src - i0).astype(np.float32)
+    return i0, i1, src - i0.astype(f)
+
+
+# ---- prediction inputs ---------------------------------------------------------------------
+
+def predict_files(input_path) -> list[Path]:
+    """The image files `layerc predict --input` names: one image, a folder of them (sorted, its
+    subfolders included), or a list file with one path a line (relative to the list's folder)."""
+    path = Path(input_path)
+    if path.is_dir():
+        bad: list = []
+        files = _walk(path, FORMATS, False, bad)
+        if bad:
+            raise bad_files_error(f"input folder {path}", bad, training=False)
+        if not files:
+            raise DataError(f"input folder {path} holds no images ({', '.join(FORMATS)})")
+        return files
+    if not path.is_file():
+        raise DataError(f"input {path} not found")
+    if path.suffix.lower() in FORMATS:
+        return [path]
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: neither an image ({', '.join(FORMATS)}) nor a list of image paths (UTF-8 text)") from None
+    files = [path.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not files:
+        raise DataError(f"{path}: lists no image files")
+    return files
+
+
+def predict_inputs(input_path, fitted: dict) -> tuple[list[str], np.ndarray]:
+    """(file names, images) for prediction, decoded and scaled as the training data was
+    (`fitted`: the run's data.json). Bad files are one DataError listing them all.
+
+    Shapes: -> (N, height, width, channels) in the training inputs' dtype.
+    """
+    from types import SimpleNamespace
+
+    from .prepare import apply_scaling
+
+    opts = SimpleNamespace(**fitted["images"])
+    opts.channels = lambda: len(MODES[opts.color_mode])  # L, RGB, RGBA
+    files = predict_files(input_path)
+    x, kept, bad = decode_all(files, opts)
+    if bad:
+        raise bad_files_error("input", bad, training=False)
+    x = apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"), fitted.get("x_dtype") or "float32")
+    return [str(f) for f in files], x

@@ -114,11 +114,12 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         if getattr(spec, key) is not None:
             parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
+    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())  # bad_files: skip, before any split
     label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
+    _check_label_mode(spec, label_names, loss_name)
     one_hot = getattr(spec, "one_hot", False) or getattr(spec, "label_mode", None) == "categorical"
     task = choose_task(loss_name, output_shape, parts["train"].y, labelled=labelled, one_hot=one_hot)
-    _check_label_mode(spec, task, label_names, loss_name)
     if label_names is not None and task == REGRESSION:
         raise DataError(f"the labels are class names ({', '.join(label_names[:3])}...) but the loss "
                         f"{loss_name} takes numbers")
@@ -149,7 +150,6 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
                                                            "crop_to_aspect_ratio", "pad_to_aspect_ratio")}
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
-    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())
     if skipped:
         info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
     if spec.format in ("text", "text_files"):
@@ -188,14 +188,15 @@ def _label_names(spec, parts) -> list[str] | None:
 LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}
 
 
-def _check_label_mode(spec, task, names, loss_name):
+def _check_label_mode(spec, names, loss_name):
     """A folder format's `label_mode` (Keras's) against the form the loss takes."""
-    mode = getattr(spec, "label_mode", None)
+    mode, task = getattr(spec, "label_mode", None), loss_task(loss_name)
     if mode is None:
         return
-    if LABEL_MODES[mode] != task:
-        raise DataError(f"label_mode {mode} gives {'one-hot labels' if mode == 'categorical' else mode + ' labels'} "
-                        f"but the loss {loss_name} takes {task} labels (leave label_mode out: it follows the loss)")
+    if task is not None and LABEL_MODES[mode] != task:
+        forms = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
+        raise DataError(f"label_mode {mode} gives {forms[LABEL_MODES[mode]]} but the loss {loss_name} takes "
+                        f"{forms[task]} (leave label_mode out: the labels then take the loss's form)")
     if mode == "binary" and len(names) != 2:
         raise DataError(f"label_mode binary takes two classes; the data has {len(names)}: {', '.join(names)}")
 
