@@ -183,6 +183,9 @@ RAW_PIXELS = {"dtype": "float32", "min": 0.0, "max": 255.0}  # what the image de
 
 def image_settings(spec) -> dict:
     """What decoded pixels depend on besides the files (the decoded-data cache's key)."""
+    from .images import pillow as require_pillow
+
+    require_pillow()  # DataError naming the extra when Pillow is missing
     from PIL import __version__ as pillow
 
     keys = ("image_size", "color_mode", "interpolation", "crop_to_aspect_ratio", "pad_to_aspect_ratio")
