@@ -97,6 +97,7 @@ class Trainer:
         self.step = 0  # batches finished in the current epoch
         self.totals = {"loss": 0.0, "count": 0}
         self.first_loss = None  # the run's first batch loss, the scale divergence is measured on
+        self.samples = None  # training samples of the run (a resumed run must have the same)
         self.history: list[dict] = []
         self.stop_training = False
         self.stop_requested = False  # set from a signal handler
@@ -156,6 +157,10 @@ class Trainer:
         n = len(y[0]) if self.multi else len(y)
         if n == 0:
             raise TrainingError("the training set is empty")
+        if self.samples not in (None, n) and (self.epoch or self.step):
+            raise TrainingError(f"the checkpoint was trained on {self.samples} samples and the data now has {n} "
+                                "(files added or removed since?); resuming needs the same data")
+        self.samples = n
         steps = math.ceil(n / batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -273,6 +278,7 @@ class Trainer:
             "step": self.step,
             "totals": self.totals,
             "first_loss": self.first_loss,
+            "samples": self.samples,
             "epoch_seconds": getattr(self, "epoch_seconds", 0.0),
             "history": self.history,
             "rng": {n.name: n.layer.rng.bit_generator.state for n in self.model.nodes},
@@ -300,6 +306,7 @@ class Trainer:
         self.epoch, self.step = meta["epoch"], meta["step"]
         self.totals = dict(meta["totals"])
         self.first_loss = meta.get("first_loss")
+        self.samples = meta.get("samples")
         self.epoch_seconds = meta.get("epoch_seconds", 0.0)
         self.history = list(meta["history"])
         for node in self.model.nodes:

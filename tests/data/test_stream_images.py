@@ -186,3 +186,21 @@ def test_peak_memory_does_not_grow_with_the_number_of_files(tmp_path):
         peaks.append(json.loads(p.stdout.strip().splitlines()[-1]))
     decoded_growth = (sizes[1] - sizes[0]) * 48 * 48 * 4
     assert peaks[1] - peaks[0] < decoded_growth / 4, (peaks, decoded_growth)
+
+
+def test_resuming_on_a_folder_whose_files_changed_in_number_is_refused(tmp_path):
+    from layerc.train.callbacks import Callback
+    from layerc.train.loop import TrainingError
+
+    class StopAt(Callback):
+        def on_batch_end(self, trainer, step, logs):
+            trainer.stop_requested = step == 3
+
+    spec = write_spec(tmp_path)
+    out = jobs.train(spec, overrides=["data.stream=true"], run_dir=tmp_path / "r", callbacks=[StopAt()])
+    assert out.interrupted and load_checkpoint(tmp_path / "r")[1]["samples"] == 108
+    photos(tmp_path / "more", 3, seed=9)
+    for c in "abc":  # three more files, one a class: the split and the order would silently change
+        next((tmp_path / "more" / c).iterdir()).rename(tmp_path / "photos" / c / f"new-{c}.png")
+    with pytest.raises(TrainingError, match="trained on 108 samples and the data now has 110"):
+        jobs.train(resume=tmp_path / "r")
