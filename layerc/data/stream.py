@@ -58,13 +58,6 @@ class Streamed:
     def ndim(self) -> int:
         return 1 + len(self.sample_shape)
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
-
-    def batch_bytes(self, n: int) -> int:
-        return n * int(np.prod(self.sample_shape, dtype=np.int64)) * self.dtype.itemsize
-
     def take(self, index) -> "Streamed":
         """The samples at `index` (a split), still on disk."""
         return Streamed([self.paths[i] for i in np.asarray(index).ravel()], self.decode, self.sample_shape,
@@ -97,9 +90,9 @@ class Streamed:
         return x if dtype is None else x.astype(dtype)
 
 
-def decode_into(decode, paths, out: np.ndarray | None = None) -> np.ndarray:
-    """The files' decoded samples stacked in one array (into `out` when given)."""
-    first = None
+def decode_into(decode, paths) -> np.ndarray:
+    """The files' decoded samples stacked in one array."""
+    out = None
     for i, path in enumerate(paths):
         try:
             sample = decode(path)
@@ -110,10 +103,8 @@ def decode_into(decode, paths, out: np.ndarray | None = None) -> np.ndarray:
             raise DataError(text if str(path) in text else f"{path}: {text}") from None
         if out is None:
             out = np.empty((len(paths), *sample.shape), sample.dtype)
-            first = path
         if sample.shape != out.shape[1:]:
-            raise DataError(f"{path}: decoded to shape {sample.shape}, but {first or 'the others'} to "
-                            f"{out.shape[1:]} (give `image_size` to resize them all alike)")
+            raise DataError(f"{path}: decoded to shape {sample.shape}, but {paths[0]} to {out.shape[1:]}")
         out[i] = sample
     return out
 
