@@ -44,11 +44,12 @@ class TrainResult:
 
 
 # -- data -----------------------------------------------------------------------------------
-def load_dataset(spec, model):
+def load_dataset(spec, model, stream: bool = False):
     """The spec's `data:` section loaded for the model's input and output shapes.
 
     What is fitted on the training data (vocabulary, statistics) is refitted the same
-    way each time: the split and the seed are fixed, so evaluate sees what train saw."""
+    way each time: the split and the seed are fixed, so evaluate sees what train saw.
+    With `stream`, samples stay in their files and are decoded batch by batch (data/stream.py)."""
     from .data import load_data
 
     if spec.data is None:
@@ -56,6 +57,8 @@ def load_dataset(spec, model):
     if len(model.input_names) != 1 or len(model.output_names) != 1:
         return _load_named(spec, model)
     data = spec.data.single() if hasattr(spec.data, "single") else spec.data  # CSV columns by name
+    if stream:
+        data = data.model_copy(update={"stream": True})
     from .data.peek import data_diagnostics
 
     if diags := data_diagnostics(spec, model):  # located, before any data is read
@@ -129,12 +132,17 @@ def training_memory(model, batch_size: int, data_bytes: int = 0) -> dict:
 
 
 def check_memory(model, batch_size: int, data_bytes: int = 0):
+    from .data.stream import memory_budget
+
     estimate = training_memory(model, batch_size, data_bytes)
-    avail = available_memory()
+    machine = available_memory()
+    avail = memory_budget(machine)
     if avail is not None and estimate["total"] > avail:
         parts = ", ".join(f"{k} {readable_size(v)}" for k, v in estimate["parts"].items() if v)
+        has = (f"the machine has {readable_size(avail)} available" if avail == machine
+               else f"the memory budget (LAYERC_MEMORY_BUDGET) is {readable_size(avail)}")
         raise ResourceError(f"training needs about {readable_size(estimate['total'])} ({parts}); "
-                            f"the machine has {readable_size(avail)} available. Lower the batch size, "
+                            f"{has}. Lower the batch size, "
                             "the model's size, or `data.limit`.")
     return estimate
 
@@ -178,8 +186,10 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (optimizer, loss, epochs ...)")])
     model = build(spec)
     check_memory(model, spec.train.batch_size)  # before touching any data file
-    check_memory(model, spec.train.batch_size, _estimate_data_bytes(spec, model))
-    data = load_dataset(spec, model)
+    data_bytes = _estimate_data_bytes(spec, model)
+    stream = _streams(spec, model, data_bytes)  # a read-ahead of a few batches, not the data, in memory
+    check_memory(model, spec.train.batch_size, 0 if stream else data_bytes)
+    data = load_dataset(spec, model, stream=stream)
     init_note = _load_init_weights(model, init_weights) if init_weights is not None else None
 
     with contextlib.ExitStack() as stack:
@@ -210,6 +220,8 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                          "mae/mse/rmse are in the data's own units")
         if init_note is not None:
             trainer.note(init_note)
+        for note in data.info.get("notes", ()):  # files left out of the data (bad_files: skip)
+            trainer.note(note)
         if resume is not None:
             arrays, meta = load_checkpoint(run_dir)
             trainer.load_state(arrays, meta)
@@ -384,6 +396,23 @@ def _stop_on_signals(trainer):
             signal.signal(sig, h)
 
 
+def _streams(spec, model, data_bytes: int | None = None) -> bool:
+    """Whether the data is read from disk as training goes: `data.stream`, else (a format that
+    reads one file a sample) when the job would not fit the memory budget with the data decoded
+    in memory (what is refused for the other formats)."""
+    from .data.stream import memory_budget
+    from .spec.data import STREAMED_FORMATS
+
+    given = getattr(spec.data, "stream", None)
+    if given is not None or getattr(spec.data, "format", None) not in STREAMED_FORMATS:
+        return bool(given)
+    budget = memory_budget(available_memory())
+    if data_bytes is None:
+        data_bytes = _estimate_data_bytes(spec, model)
+    batch = spec.train.batch_size if spec.train else 32
+    return budget is not None and training_memory(model, batch, data_bytes)["total"] > budget
+
+
 def _estimate_data_bytes(spec, model) -> int:
     """The loaded dataset's size, from file headers and row counts (nothing loaded)."""
     from .data import estimate_bytes
@@ -515,7 +544,7 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
             raise RunError("--report covers models with one output; this one has "
                            f"{len(model.output_names)} ({', '.join(model.output_names)})")
         check_classifier(spec.train.one_loss().type)  # before reading any data
-    data = load_dataset(spec, model)
+    data = load_dataset(spec, model, stream=_streams(spec, model))
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
         raise RunError(f"the data's preprocessing fitted now differs from the run's {FITTED} "
@@ -553,6 +582,8 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
         return _predict_named(spec, model, fitted or {}, input_path, output_path, batch_size)
     if output_path is not None and Path(output_path).suffix == ".npz":
         raise RunError(f"{output_path}: a model with one output writes its predictions to .npy or .csv")
+    if (fitted or {}).get("format") == "images" and not prepared:
+        return _predict_images(spec, model, fitted, input_path, output_path, batch_size)
     if str(input_path) == "-":
         import sys
 
@@ -565,6 +596,23 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
     y = inverse_targets(model.predict(x, batch_size=batch_size), fitted or {})
     if output_path is not None:
         write_output(Path(output_path), y, output_columns(spec, model, fitted or {}, y))
+    return y
+
+
+def _predict_images(spec, model, fitted, input_path, output_path, batch_size):
+    """predict for image files (one image, a folder, or a list of paths), prepared as in training;
+    the CSV has the file first on each row."""
+    from .data.images import predict_inputs
+    from .data.prepare import fit_to_input
+
+    if str(input_path) == "-":
+        raise RunError("image inputs are files: give --input photo.jpg, a folder, or a list file of paths")
+    files, x = predict_inputs(input_path, fitted)
+    y = model.predict(fit_to_input(x, model.input_shapes[0], "input"), batch_size=batch_size)
+    if output_path is not None:
+        header, rows = output_columns(spec, model, fitted, y)
+        table = (["file", *header], [[f, *row] for f, row in zip(files, rows)])
+        write_output(Path(output_path), y, table)
     return y
 
 

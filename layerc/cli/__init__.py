@@ -293,7 +293,8 @@ def predict(
                                 help="Spec file, or a run directory (its spec.yaml and weights.npz)."),
     weights: Optional[Path] = typer.Option(None, "--weights", metavar="FILE", help="Weights file (a run's weights.npz)."),
     input: str = typer.Option(..., "--input", metavar="FILE",
-                              help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin."),
+                              help="Inputs: .npy, .npz, .csv, .txt (one text per line), or - for stdin; "
+                                   "for an images spec: an image, a folder of them, or a list file of paths."),
     output: str = typer.Option("-", "--output", metavar="FILE", help="Predictions to .csv, .npy (.npz with several outputs), or - for stdout (CSV)."),
     data_state: Optional[Path] = typer.Option(None, "--data-state", metavar="FILE",
                                               help="The run's fitted data state (default: data.json beside the weights)."),

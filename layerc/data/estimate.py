@@ -45,7 +45,7 @@ def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | Non
             raise builtin.not_found(name, e) from None
         if limit is not None:
             n = min(n, limit)
-        total += n * (per * (4 if spec.format == "text" else item) + item)
+        total += n * (per * (4 if spec.format in ("text", "text_files") else item) + item)
         parsing = max(parsing, parse)
     return int(total + parsing)
 
@@ -58,6 +58,8 @@ def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
     if spec.format == "npy":
         shape, _ = arrays.npy_shape(find(src.x, spec_dir))
         return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
+    if spec.format in ("images", "text_files"):
+        return _folder_counts(spec, src, spec_dir, input_shape)
     path = find(src.path, spec_dir)
     if spec.format == "npz":
         return (*_npz_shape(path, src.x_key or "x"), 0)
@@ -70,6 +72,26 @@ def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
     width = _width(path, spec.delimiter)
     parse = rows * (width * CSV_CELL_BYTES + CSV_ROW_BYTES) + size
     return rows, (spec.window if spec.format == "timeseries" else width), parse
+
+
+def _folder_counts(spec, src, spec_dir, input_shape):
+    """Files listed (nothing opened); an image's values at image_size; a document's tokens, and
+    the documents' text while it is read."""
+    from .peek import _folder_listing, _Missing
+
+    try:
+        listing = _folder_listing(spec, src, spec_dir)
+    except _Missing:
+        from .images import find_source
+
+        find_source(src.path, spec_dir)  # raises DataError, naming the places tried
+        raise
+    n = len(listing.paths)
+    if spec.format == "images":
+        return n, spec.image_size[0] * spec.image_size[1] * spec.channels(), 0
+    length = spec.max_length or (input_shape[0] if input_shape and input_shape[0] else 256)
+    size = sum(p.stat().st_size for p in listing.paths if p.exists())
+    return n, length, 4 * size
 
 
 def _npz_shape(path, key):

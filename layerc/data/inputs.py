@@ -37,7 +37,7 @@ def prepare_inputs(raw, data_spec, fitted: dict, input_shape: tuple, prepared: b
     kind = fitted.get("format")
     if prepared:
         x = _prepared(raw, fitted)
-    elif kind == "text":
+    elif kind in ("text", "text_files"):
         x = _text(raw, fitted)
     elif kind == "csv":
         x = _csv(raw, fitted)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from ..spec.data import BuiltinData, parse_data_spec
 from . import builtin, sources, text, timeseries
 from .errors import DataError
+from .stream import Streamed
 from .prepare import (
     BINARY, CATEGORICAL, REGRESSION, SPARSE, apply_scaling, check_labels, choose_task, fit_standardize,
     fit_to_input, loss_task, make_targets, shape_text, split_count, split_indices,
@@ -108,13 +109,17 @@ def load_named_data(data_spec, *, spec_dir: Path | None, model, losses: dict, se
 def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dtype) -> Dataset:
     parts = {"train": sources.read(spec, spec.train, spec_dir,
                                    None if spec.test_split is not None else spec.limit, "train")}
+    folder_classes = parts["train"].meta.get("class_names")  # images, text_files: from the folders
     for key in ("validation", "test"):
         if getattr(spec, key) is not None:
-            parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key)
+            parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
-    label_names = _label_names(spec, parts)
+    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())  # bad_files: skip, before any split
+    label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
-    task = choose_task(loss_name, output_shape, parts["train"].y, labelled=labelled, one_hot=spec.one_hot)
+    _check_label_mode(spec, label_names, loss_name)
+    one_hot = getattr(spec, "one_hot", False) or getattr(spec, "label_mode", None) == "categorical"
+    task = choose_task(loss_name, output_shape, parts["train"].y, labelled=labelled, one_hot=one_hot)
     if label_names is not None and task == REGRESSION:
         raise DataError(f"the labels are class names ({', '.join(label_names[:3])}...) but the loss "
                         f"{loss_name} takes numbers")
@@ -124,13 +129,14 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
     parts = _split(spec, parts, task, seed)
 
     fitted: dict = {"format": spec.format, "task": task, "label_names": label_names}
-    if spec.format == "text":
+    if spec.format in ("text", "text_files"):
         xs = _text_inputs(spec, parts, input_shape, fitted)
     else:
         xs = _numeric_inputs(spec, parts, dtype, fitted)
     out = {}
     for key, part in parts.items():
-        x = fit_to_input(xs[key], input_shape, f"{key} x")
+        x = _fit_streamed(xs[key], input_shape, f"{key} x") if isinstance(xs[key], Streamed) else \
+            fit_to_input(xs[key], input_shape, f"{key} x")
         y = make_targets(np.asarray(part.y), task, output_shape, f"{key} labels", dtype)
         out[key] = (x, y)
     fitted["input_shape"] = [None if d is None else int(d) for d in input_shape]
@@ -139,9 +145,14 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         fitted["csv"] = {"columns": meta["names"], "width": meta["width"], "features": meta["features"],
                          "delimiter": spec.delimiter, "header": spec.header,
                          "missing": spec.missing, "fill_value": spec.fill_value}
+    if spec.format == "images":
+        fitted["images"] = {k: getattr(spec, k) for k in ("image_size", "color_mode", "interpolation",
+                                                           "crop_to_aspect_ratio", "pad_to_aspect_ratio")}
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
-    if spec.format == "text":
+    if skipped:
+        info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
+    if spec.format in ("text", "text_files"):
         info.update(vocab_size=len(fitted["text"]["vocabulary"]) + 2, max_length=fitted["text"]["max_length"])
     return Dataset(out["train"], out.get("validation"), out.get("test"), fitted, info)
 
@@ -172,6 +183,22 @@ def _label_names(spec, parts) -> list[str] | None:
                             f"{', '.join(names)}")
         part.y = np.array([index[v] for v in part.y], dtype=np.int64)
     return names
+
+
+LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}
+
+
+def _check_label_mode(spec, names, loss_name):
+    """A folder format's `label_mode` (Keras's) against the form the loss takes."""
+    mode, task = getattr(spec, "label_mode", None), loss_task(loss_name)
+    if mode is None:
+        return
+    if task is not None and LABEL_MODES[mode] != task:
+        forms = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
+        raise DataError(f"label_mode {mode} gives {forms[LABEL_MODES[mode]]} but the loss {loss_name} takes "
+                        f"{forms[task]} (leave label_mode out: the labels then take the loss's form)")
+    if mode == "binary" and len(names) != 2:
+        raise DataError(f"label_mode binary takes two classes; the data has {len(names)}: {', '.join(names)}")
 
 
 def _check_class_count(names, task, output_shape):
@@ -211,7 +238,9 @@ def _split(spec, parts, task, seed):
 
 def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     x_dtype = getattr(spec, "x_dtype", "float32")
-    fitted["raw_inputs"] = raw_description(parts["train"].x)
+    if isinstance(parts["train"].x, Streamed):
+        return _streamed_inputs(spec, parts, dtype, fitted)
+    fitted["raw_inputs"] = parts["train"].meta.get("raw_inputs") or raw_description(parts["train"].x)
     if x_dtype == "int32":
         if spec.rescale is not None or spec.standardize:
             raise DataError("x_dtype: int32 inputs take no rescale or standardize")
@@ -226,6 +255,24 @@ def _numeric_inputs(spec, parts, dtype, fitted) -> dict:
     fitted.update(rescale=spec.rescale, standardize=stats, x_dtype=dtype,
                   sample_shape=list(parts["train"].x.shape[1:]))
     return xs
+
+
+def _streamed_inputs(spec, parts, dtype, fitted) -> dict:
+    """Rescaling as for arrays, applied to each batch as it is read (data/stream.py)."""
+    if spec.standardize:
+        raise DataError("standardize fits its statistics on the whole training set in memory; streamed data "
+                        "(`stream: true`, or data larger than the memory budget) takes `rescale` only")
+    train = parts["train"]  # the raw range a source states (images: 0..255), as no pass reads it here
+    fitted.update(raw_inputs=train.meta.get("raw_inputs") or {"dtype": str(train.x.dtype), "min": None, "max": None},
+                  rescale=spec.rescale, standardize=None, x_dtype=dtype, sample_shape=list(train.x.sample_shape))
+    return {k: p.x.map(lambda raw: apply_scaling(raw, spec.rescale, None, dtype), dtype=dtype)
+            for k, p in parts.items()}
+
+
+def _fit_streamed(x, input_shape, what):
+    """`fit_to_input` for streamed samples: the reshape applied to each batch."""
+    shape = fit_to_input(np.empty((1, *x.sample_shape), x.dtype), input_shape, what).shape[1:]
+    return x if shape == x.sample_shape else x.map(lambda b: fit_to_input(b, input_shape, what), shape)
 
 
 def raw_description(x: np.ndarray) -> dict:
@@ -251,7 +298,8 @@ def _text_inputs(spec, parts, input_shape, fitted) -> dict:
         raise DataError(f"max_length {max_length} gives samples of shape ({max_length},) but the model's "
                         f"input shape is {shape_text(input_shape)}")
     fitted["text"] = {"vocabulary": vocabulary, "lowercase": spec.lowercase, "max_length": max_length,
-                      "padding": spec.padding, "truncating": spec.truncating, "separator": spec.separator}
+                      "padding": spec.padding, "truncating": spec.truncating,
+                      "separator": getattr(spec, "separator", None)}
     fitted["x_dtype"] = "int32"
     return {k: text.encode(t, vocabulary, max_length, spec.padding, spec.truncating) for k, t in tokens.items()}
 

@@ -5,7 +5,7 @@ data is loaded.
     diagnostics = data_diagnostics(spec, model)   # [] when everything fits, or nothing is known
 
 Read: the IDX and .npy headers, the .npz members' .npy headers, a CSV file's header and first
-rows; the built-ins are known (MNIST's 28x28 images of the digits 0-9, the text and series
+rows, an image or text folder's listing (no file in it is opened); the built-ins are known (MNIST's 28x28 images of the digits 0-9, the text and series
 settings). A data file found in no data folder is not checked: a spec is validated where its
 data may not be (in CI, before a download); training then reports the file. This module and
 the built-in path import no NumPy (`layerc summary` stays fast); the file readers do.
@@ -227,7 +227,32 @@ def _series(spec, src, spec_dir, input_shape) -> Peek:
     return Peek(str(path), (spec.window,), series=True)
 
 
-_READERS = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text, "timeseries": _series}
+def _folder_listing(spec, src, spec_dir):
+    """The listing of an images or text_files source: folder entries (and a CSV listing), no file opened."""
+    from . import images
+
+    if images.locate(src.path, spec_dir) is None:
+        raise _Missing(src.path)
+    if spec.format == "images":
+        return images.list_images(spec, src, spec_dir)
+    from .text_files import FORMATS
+
+    return images.list_files(images.find_source(src.path, spec_dir), FORMATS, spec.class_names, spec.follow_links)
+
+
+def _images(spec, src, spec_dir, input_shape) -> Peek:
+    listing = _folder_listing(spec, src, spec_dir)
+    height, width = spec.image_size
+    return Peek(str(listing.root), (height, width, spec.channels()), classes=listing.class_names, named=True)
+
+
+def _text_files(spec, src, spec_dir, input_shape) -> Peek:
+    listing = _folder_listing(spec, src, spec_dir)
+    return _text_peek(spec.max_length, listing.class_names, spec.vocab_size, str(listing.root), input_shape)
+
+
+_READERS = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text, "timeseries": _series,
+            "images": _images, "text_files": _text_files}
 
 
 # ---- the checks ----------------------------------------------------------------------------

@@ -29,14 +29,24 @@ class Part:
         return len(self.x)
 
     def take(self, index) -> "Part":
+        from .stream import Streamed
+
         pick = (lambda v: [v[i] for i in index]) if isinstance(self.x, list) else (lambda v: v[index])
-        return Part(pick(self.x), pick(self.y) if isinstance(self.y, list) else self.y[index], self.files, self.meta)
+        x = self.x.take(index) if isinstance(self.x, Streamed) else pick(self.x)  # still in its files
+        return Part(x, pick(self.y) if isinstance(self.y, list) else self.y[index], self.files, self.meta)
 
 
-def read(spec, src, spec_dir: Path | None, limit: int | None, name: str) -> Part:
-    """The raw samples of one source of `spec` (a validated file-format data spec)."""
-    reader = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text}[spec.format]
-    part = reader(spec, src, spec_dir, limit, name)
+def read(spec, src, spec_dir: Path | None, limit: int | None, name: str, class_names=None) -> Part:
+    """The raw samples of one source of `spec` (a validated file-format data spec); class folders
+    of a validation or test source are labelled by the training data's `class_names`."""
+    if spec.format in ("images", "text_files"):
+        from . import images, text_files
+
+        reader = images.read_part if spec.format == "images" else text_files.read_part
+        part = reader(spec, src, spec_dir, limit, name, class_names)
+    else:
+        reader = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text}[spec.format]
+        part = reader(spec, src, spec_dir, limit, name)
     if len(part) == 0:
         raise DataError(f"{name} data ({', '.join(part.files)}) holds no samples")
     return part

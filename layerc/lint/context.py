@@ -105,7 +105,8 @@ class Context:
             return ("text" if name in TEXT_DATASETS else "series" if name in SERIES_DATASETS
                     else "image" if name in IMAGE_DATASETS else name)
         fmt = getattr(data, "format", None)
-        return {"text": "text", "timeseries": "series", "idx": "image"}.get(fmt, fmt)
+        return {"text": "text", "text_files": "text", "timeseries": "series", "idx": "image",
+                "images": "image"}.get(fmt, fmt)
 
     def data_path(self) -> tuple:
         """Where `data:` says what it is: its `dataset` or `format` value."""

@@ -33,8 +33,10 @@ class RunError(Exception):
     """A run directory, checkpoint or weights file that cannot be used."""
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to `path` so that readers see the old or the new file, never a mix."""
+def atomic_write(path: Path, data) -> None:
+    """Write bytes to `path` so that readers see the old or the new file, never a mix.
+
+    `data` is the bytes, or a function that writes them to the open file (a large array)."""
     path = Path(path)
     umask = os.umask(0o077)  # read it (no call just returns it); mkstemp makes 0600 whatever it is
     os.umask(umask)
@@ -42,7 +44,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~umask)
-            f.write(data)
+            data(f) if callable(data) else f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -3,6 +3,7 @@
     data: {dataset: mnist, validation_split: 0.1}
     data: {format: idx, train: {x: a-images.gz, y: a-labels.gz}, test: {...}, rescale: 0.0039}
     data: {format: csv, train: houses.csv, target: price, standardize: true, test_split: 0.2}
+    data: {format: images, train: photos/, image_size: [64, 64], validation_split: 0.2}
 
 A file source is a path (`train: file.csv`) or a mapping (`{path: ...}` for one file,
 `{x: ..., y: ...}` for separate feature and label files, `x_key`/`y_key` for the array
@@ -29,6 +30,7 @@ BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_pass
 TEXT_DATASETS = ("sms_spam",)
 SERIES_DATASETS = ("melbourne_temperatures", "airline_passengers", "sunspots")
 IMAGE_DATASETS = ("mnist",)
+STREAMED_FORMATS = ("images",)  # read one file a sample, so they can stream
 
 FilePath = Annotated[StrictStr, Field(min_length=1)]
 Column = Union[Annotated[StrictInt, Field(ge=0)], Annotated[StrictStr, Field(min_length=1)]]
@@ -75,11 +77,15 @@ class _Common(Strict):
     test_split: Optional[Split] = None
     shuffle: StrictBool = True  # seeded from the spec's seed
     limit: Optional[PosInt] = None  # the first N training samples
+    stream: Optional[StrictBool] = None  # read from disk as training goes; default: when it does not fit memory
 
     @model_validator(mode="after")
     def _one_of_each(self):
         if self.validation is not None and self.validation_split > 0:
             raise ValueError("give `validation` or `validation_split`, not both")
+        if self.stream and getattr(self, "format", None) not in STREAMED_FORMATS:
+            raise ValueError(f"`stream` applies to {' and '.join(f'format: {f}' for f in STREAMED_FORMATS)}, "
+                             "which reads one file a sample; this data is read whole")
         if self.test is not None and self.test_split is not None:
             raise ValueError("give `test` or `test_split`, not both")
         return self
@@ -219,14 +225,59 @@ class CsvData(_OneFile, _Numeric):
         return problems
 
 
-class TextOptions(Strict):
-    separator: StrictStr = Field(default="\t", min_length=1)  # between the label and the text
-    labels: Optional[list[StrictStr]] = Field(default=None, min_length=1)  # class names, id order
+class VocabOptions(Strict):
+    """How texts become padded token ids (the text and text_files formats)."""
+
     lowercase: StrictBool = True
     vocab_size: Annotated[StrictInt, Field(ge=3)] = 10000  # ids 0 (pad) and 1 (out of vocabulary) included
     max_length: Optional[PosInt] = None  # default: the model's input length, else the longest text
     padding: Side = "post"
     truncating: Side = "post"
+
+
+class TextOptions(VocabOptions):
+    separator: StrictStr = Field(default="\t", min_length=1)  # between the label and the text
+    labels: Optional[list[StrictStr]] = Field(default=None, min_length=1)  # class names, id order
+
+
+class _Folders(_OneFile):
+    """Files in one subfolder per class, as Keras's `image_dataset_from_directory` and
+    `text_dataset_from_directory` read them: classes are the sorted subfolder names (or
+    `class_names`, in that order), files sorted within each."""
+
+    class_names: Optional[list[StrictStr]] = Field(default=None, min_length=1)
+    label_mode: Optional[Literal["int", "categorical", "binary"]] = None  # default: the form the loss takes
+    follow_links: StrictBool = False
+    bad_files: Literal["error", "skip"] = "error"  # skip: train without the files that cannot be read
+
+
+class ImagesData(_Folders, _Numeric):
+    """Image files (JPEG, PNG, BMP, GIF's first frame): a folder with one subfolder per class, or
+    a CSV file listing each image's path (relative to the CSV) and label."""
+
+    format: Literal["images"]
+    image_size: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [256, 256]  # height, width
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    interpolation: Literal["bilinear"] = "bilinear"
+    crop_to_aspect_ratio: StrictBool = False
+    pad_to_aspect_ratio: StrictBool = False
+    path_column: Column = "path"  # a CSV listing's columns
+    label_column: Column = "label"
+
+    @model_validator(mode="after")
+    def _one_fit(self):
+        if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
+            raise ValueError("give `crop_to_aspect_ratio` or `pad_to_aspect_ratio`, not both")
+        return self
+
+    def channels(self) -> int:
+        return {"grayscale": 1, "rgb": 3, "rgba": 4}[self.color_mode]
+
+
+class TextFilesData(_Folders, VocabOptions):
+    """Text documents (.txt, UTF-8) in one subfolder per class."""
+
+    format: Literal["text_files"]
 
 
 class TextData(_OneFile, TextOptions):
@@ -307,17 +358,19 @@ DataSpec = Annotated[
         Annotated[NpzData, Tag("npz")],
         Annotated[TextData, Tag("text")],
         Annotated[TimeseriesData, Tag("timeseries")],
+        Annotated[ImagesData, Tag("images")],
+        Annotated[TextFilesData, Tag("text_files")],
     ],
     Discriminator(
         _data_kind,
         custom_error_type="data_kind",
         custom_error_message="needs `dataset: <name>` (mnist, sms_spam, melbourne_temperatures, "
                              "airline_passengers, sunspots) or `format: <format>` (idx, csv, npy, npz, "
-                             "text, timeseries)",
+                             "text, timeseries, images, text_files)",
     ),
 ]
 
-FileData = Union[IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData]
+FileData = Union[IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData, ImagesData, TextFilesData]
 
 
 @functools.cache
@@ -327,13 +380,15 @@ def _adapter() -> TypeAdapter:
 
 def parse_data_spec(value):
     """Validate a `data:` mapping (or pass a validated one through); raises pydantic's ValidationError."""
-    if isinstance(value, (BuiltinData, IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData)):
+    if isinstance(value, (BuiltinData, IdxData, CsvData, NpyData, NpzData, TextData, TimeseriesData, ImagesData,
+                          TextFilesData)):
         return value
     return _adapter().validate_python(value)
 
 
 DATA_MODELS = {"builtin": BuiltinData, "idx": IdxData, "csv": CsvData, "npy": NpyData, "npz": NpzData,
-               "text": TextData, "timeseries": TimeseriesData}  # DataSpec's tags
+               "text": TextData, "timeseries": TimeseriesData, "images": ImagesData,
+               "text_files": TextFilesData}  # DataSpec's tags
 
 
 def data_by_kind(value):

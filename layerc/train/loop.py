@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from ..core import activations
+from ..data.stream import batches
 from .callbacks import Callback, from_specs
 from .losses import get_loss
 from .metrics import make_metrics
@@ -96,6 +97,7 @@ class Trainer:
         self.step = 0  # batches finished in the current epoch
         self.totals = {"loss": 0.0, "count": 0}
         self.first_loss = None  # the run's first batch loss, the scale divergence is measured on
+        self.samples = None  # training samples of the run (a resumed run must have the same)
         self.history: list[dict] = []
         self.stop_training = False
         self.stop_requested = False  # set from a signal handler
@@ -155,6 +157,10 @@ class Trainer:
         n = len(y[0]) if self.multi else len(y)
         if n == 0:
             raise TrainingError("the training set is empty")
+        if self.samples not in (None, n) and (self.epoch or self.step):
+            raise TrainingError(f"the checkpoint was trained on {self.samples} samples and the data now has {n} "
+                                "(files added or removed since?); resuming needs the same data")
+        self.samples = n
         steps = math.ceil(n / batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -177,36 +183,36 @@ class Trainer:
                 self.epoch_started = time.perf_counter() - self.epoch_seconds
             for cb in self.callbacks:
                 cb.on_epoch_begin(self, epoch, steps)
-            while self.step < steps:
-                idx = order[self.step * batch_size:(self.step + 1) * batch_size]
-                if shuffle:
-                    idx = np.sort(idx)  # gathers in memory order are faster; the set is what is random
-                xb, yb = [a[idx] for a in xs], ([a[idx] for a in y] if self.multi else y[idx])
-                value = self.train_step(xb if len(xb) > 1 else xb[0], yb)
-                if not math.isfinite(value):
-                    raise Diverged(
-                        f"the loss became {value} at epoch {epoch + 1}, batch {self.step + 1}; "
-                        "training stopped (try a lower learning rate, clipnorm, or check the data "
-                        "for extreme values)")
-                if self.first_loss is None:
-                    self.first_loss = float(value)
-                elif value > DIVERGENCE * max(abs(self.first_loss), 1e-3):
-                    raise Diverged(
-                        f"the loss diverged at epoch {epoch + 1}, batch {self.step + 1}: {value:.3g}, "
-                        f"over {DIVERGENCE:.0e} times the first batch's {self.first_loss:.3g}; training "
-                        "stopped, the last good checkpoint is kept (try a lower learning rate, clipnorm, "
-                        "or check the data for extreme values)")
-                self.totals["loss"] += value * len(idx)
-                self.totals["count"] += len(idx)
-                for h, v in zip(self.heads if self.multi else (), getattr(self, "head_values", ())):
-                    self.totals[f"{h.name}_loss"] = self.totals.get(f"{h.name}_loss", 0.0) + v * len(idx)
-                self.step += 1
-                self.epoch_seconds = time.perf_counter() - self.epoch_started
-                logs = self.running_logs()
-                for cb in self.callbacks:
-                    cb.on_batch_end(self, self.step, logs)
-                if self.stop_requested:
-                    raise Interrupted()
+            plan = [order[s * batch_size:(s + 1) * batch_size] for s in range(self.step, steps)]
+            if shuffle:  # gathers in memory order are faster; the set is what is random
+                plan = [np.sort(idx) for idx in plan]
+            with batches(xs, y if self.multi else [y], plan) as reader:  # streamed data: read ahead
+                for idx, xb, yb in reader:
+                    value = self.train_step(xb if len(xb) > 1 else xb[0], yb if self.multi else yb[0])
+                    if not math.isfinite(value):
+                        raise Diverged(
+                            f"the loss became {value} at epoch {epoch + 1}, batch {self.step + 1}; "
+                            "training stopped (try a lower learning rate, clipnorm, or check the data "
+                            "for extreme values)")
+                    if self.first_loss is None:
+                        self.first_loss = float(value)
+                    elif value > DIVERGENCE * max(abs(self.first_loss), 1e-3):
+                        raise Diverged(
+                            f"the loss diverged at epoch {epoch + 1}, batch {self.step + 1}: {value:.3g}, "
+                            f"over {DIVERGENCE:.0e} times the first batch's {self.first_loss:.3g}; training "
+                            "stopped, the last good checkpoint is kept (try a lower learning rate, clipnorm, "
+                            "or check the data for extreme values)")
+                    self.totals["loss"] += value * len(idx)
+                    self.totals["count"] += len(idx)
+                    for h, v in zip(self.heads if self.multi else (), getattr(self, "head_values", ())):
+                        self.totals[f"{h.name}_loss"] = self.totals.get(f"{h.name}_loss", 0.0) + v * len(idx)
+                    self.step += 1
+                    self.epoch_seconds = time.perf_counter() - self.epoch_started
+                    logs = self.running_logs()
+                    for cb in self.callbacks:
+                        cb.on_batch_end(self, self.step, logs)
+                    if self.stop_requested:
+                        raise Interrupted()
             logs = self.running_logs()
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data, batch_size).items()})
@@ -238,18 +244,18 @@ class Trainer:
         ys = y if self.multi else [y]
         metrics = [h.new_metrics(self.target_scale) for h in self.heads]
         total, count, per_head = 0.0, 0, [0.0] * len(self.heads)
-        for start in range(0, len(ys[0]), batch_size):
-            xb = [a[start:start + batch_size] for a in xs]
-            yb = [a[start:start + batch_size] for a in ys]
-            out, _ = self.model.forward(xb if len(xb) > 1 else xb[0], training=False)
-            outs = out if self.multi else [out]
-            for k, (h, t, o) in enumerate(zip(self.heads, yb, outs)):
-                value, _ = h.weighted(h.loss(t, o)[0], None)
-                total += value * len(t)
-                per_head[k] += value * len(t)
-                for m in metrics[k]:
-                    m.update(t, o)
-            count += len(yb[0])
+        plan = [slice(start, start + batch_size) for start in range(0, len(ys[0]), batch_size)]
+        with batches(xs, ys, plan) as reader:
+            for _, xb, yb in reader:
+                out, _ = self.model.forward(xb if len(xb) > 1 else xb[0], training=False)
+                outs = out if self.multi else [out]
+                for k, (h, t, o) in enumerate(zip(self.heads, yb, outs)):
+                    value, _ = h.weighted(h.loss(t, o)[0], None)
+                    total += value * len(t)
+                    per_head[k] += value * len(t)
+                    for m in metrics[k]:
+                        m.update(t, o)
+                count += len(yb[0])
         reg = sum(penalty(layer.weights[k], *layer.regularizers[k])[0]
                   for layer, k in self.slots if k in layer.regularizers)
         result = {"loss": total / max(count, 1) + reg}
@@ -272,6 +278,7 @@ class Trainer:
             "step": self.step,
             "totals": self.totals,
             "first_loss": self.first_loss,
+            "samples": self.samples,
             "epoch_seconds": getattr(self, "epoch_seconds", 0.0),
             "history": self.history,
             "rng": {n.name: n.layer.rng.bit_generator.state for n in self.model.nodes},
@@ -299,6 +306,7 @@ class Trainer:
         self.epoch, self.step = meta["epoch"], meta["step"]
         self.totals = dict(meta["totals"])
         self.first_loss = meta.get("first_loss")
+        self.samples = meta.get("samples")
         self.epoch_seconds = meta.get("epoch_seconds", 0.0)
         self.history = list(meta["history"])
         for node in self.model.nodes:

@@ -31,3 +31,27 @@ def image_set(tmp_path: Path, n: int = 20, classes: int = 4, seed: int = 0, pref
 
 def idx_spec(**kw):
     return {"format": "idx", "train": {"x": "train-x.gz", "y": "train-y.gz"}, **kw}
+
+
+MNIST = Path(__file__).resolve().parents[2] / "datasets" / "mnist"
+
+
+def mnist_digits(n: int):
+    """The first n training images and labels of the shipped MNIST."""
+    from layerc.data.idx import read_idx
+
+    return (read_idx(MNIST / "train-images-idx3-ubyte.gz", n),
+            read_idx(MNIST / "train-labels-idx1-ubyte.gz", n, ndim=1))
+
+
+def mnist_folder(root: Path, n: int = 200, suffix: str = ".png", **save):
+    """The first n MNIST digits as image files in one folder per digit (root/3/00007.png);
+    returns (x, y) in the order the folder lists them: class by class, files sorted."""
+    from PIL import Image
+
+    x, y = mnist_digits(n)
+    for i, (image, label) in enumerate(zip(x, y)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / str(label) / f"{i:05d}{suffix}", **save)
+    order = sorted(range(n), key=lambda i: (y[i], i))
+    return x[order], y[order]
