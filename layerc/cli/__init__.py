@@ -232,14 +232,21 @@ def evaluate(
 
         check_plot(plot)  # before any work: the format, and matplotlib installed
     metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state, report=report or plot is not None)
+    if plot is not None and "reports" in metrics:
+        raise CliError("--plot draws one confusion matrix and this model has several outputs: "
+                       "use --report (or --report --format json)", 2)
     if plot is not None:
         plot_confusion_matrix(metrics, plot)
     if format == Format.json:
         console.print_json(json.dumps(metrics))
     else:
+        reports = metrics.pop("reports", {})  # several outputs: one report each
         console.print(render.metrics_table(metrics))
-        if report:
+        if report and not reports:
             console.print(render.report_tables(metrics))
+        for name, one in reports.items():
+            console.print(f"[bold]output {name}[/]", markup=True)
+            console.print(render.report_tables(one))
     if plot is not None:
         err_console.print(f"wrote the confusion matrix to {plot}")
 
