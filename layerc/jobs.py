@@ -391,7 +391,10 @@ def _estimate_data_bytes(spec, model) -> int:
     if spec.data is None:
         return 0
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
-    return estimate_bytes(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0], dtype=spec.dtype)
+    several = len(model.input_names) > 1 or len(model.output_names) > 1
+    names = (model.input_names, model.output_names) if several else None
+    return estimate_bytes(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0], dtype=spec.dtype,
+                          names=names)
 
 
 def _resolved_yaml(spec) -> str:

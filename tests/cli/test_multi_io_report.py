@@ -54,3 +54,20 @@ def test_plot_of_several_outputs_is_refused(trained):
     tmp, _ = trained
     one_line_error(*cli("evaluate", str(tmp / "run"), "--plot", str(tmp / "cm.svg")),
                    "--plot draws one confusion matrix and this model has several outputs")
+
+
+def test_the_memory_estimate_counts_every_named_array(two):
+    """An .npz read by name is sized from each input's and output's array (it counted none)."""
+    from layerc.jobs import _estimate_data_bytes
+
+    spec = layerc.load_spec(two / "two.yaml")
+    with np.load(two / "two.npz") as f:
+        values = sum(f[k][0].size for k in ("a", "b", "kind", "size"))  # per sample
+        n = len(f["a"])
+    assert _estimate_data_bytes(spec, layerc.build(spec)) == n * values * 4
+    (two / "keyed.yaml").write_text((two / "two.yaml").read_text().replace(
+        "  train: two.npz\n", "  train: keyed.npz\n  x_keys: {a: xa}\n  y_keys: {size: ys}\n"))
+    with np.load(two / "two.npz") as f:
+        np.savez(two / "keyed.npz", xa=f["a"], b=f["b"], kind=f["kind"], ys=f["size"])
+    spec = layerc.load_spec(two / "keyed.yaml")
+    assert _estimate_data_bytes(spec, layerc.build(spec)) == n * values * 4
