@@ -420,7 +420,10 @@ def _estimate_data_bytes(spec, model) -> int:
     if spec.data is None:
         return 0
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
-    return estimate_bytes(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0], dtype=spec.dtype)
+    several = len(model.input_names) > 1 or len(model.output_names) > 1
+    names = (model.input_names, model.output_names) if several else None
+    return estimate_bytes(spec.data, spec_dir=spec_dir, input_shape=model.input_shapes[0], dtype=spec.dtype,
+                          names=names)
 
 
 def _resolved_yaml(spec) -> str:
@@ -538,12 +541,12 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
     if spec.train is None:
         raise SpecError([_diag(spec, (), "the spec has no `train:` section (it names the loss and metrics)")])
     if report:
-        from .train.report import check_classifier
+        from .train.report import check_classifier, classifying_outputs
 
-        if len(model.output_names) > 1:
-            raise RunError("--report covers models with one output; this one has "
-                           f"{len(model.output_names)} ({', '.join(model.output_names)})")
-        check_classifier(spec.train.one_loss().type)  # before reading any data
+        if len(model.output_names) == 1:
+            check_classifier(spec.train.one_loss().type)  # before reading any data
+        else:
+            classifying_outputs(model.output_names, spec.train)
     data = load_dataset(spec, model, stream=_streams(spec, model))
     now = {k: v for k, v in data.fitted.items() if k in (fitted or {}) or k != "raw_inputs"}  # older runs
     if fitted is not None and _canonical(now) != _canonical(fitted):
@@ -558,6 +561,11 @@ def evaluate(spec_path, weights=None, overrides=(), data_state=None, report=Fals
         from .data.builtin import CLASS_NAMES
         from .train.report import split_report
 
+        if len(model.output_names) > 1:  # one report per classifying output
+            from .train.report import output_reports
+
+            result["reports"] = output_reports(model, spec.train, *part)
+            return result
         names = data.info.get("label_names") or CLASS_NAMES.get(data.fitted.get("dataset"))
         for key, value in split_report(model, spec.train, *part, data.fitted, names).items():
             result.setdefault(key, value)  # a spec's own accuracy metric stays as it was

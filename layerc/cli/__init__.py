@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from enum import Enum
-
-# The CLI is our own process: skip pydantic's scan of installed plugins (entry points),
-# which costs more start-up time than validating a spec.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
+
+from . import fast
+from .fast import console, err_console  # noqa: F401 (the commands' modules import them from here)
 
 app = typer.Typer(
     name="layerc",
@@ -24,10 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# Logs and pipes get room for wide tables instead of Rich's default 80 columns.
-_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-console = Console(highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH, emoji=False)
 _state = {"debug": False}
 
 
@@ -74,30 +66,7 @@ def validate(
     strict: bool = typer.Option(False, "--strict", help="Lint warnings fail too (exit 1); notes never do."),
 ):
     """Check spec files: YAML, schema, graph, shapes and lints. Exit 0 valid, 1 invalid, 2 unreadable."""
-    from ..check import check_file
-    from . import render
-
-    results = [check_file(p, lint=True) for p in specs]
-    if format == CheckFormat.json:
-        console.print_json(json.dumps([r.to_dict() for r in results]))
-    elif format == CheckFormat.sarif:
-        from .. import __version__
-        from ..lint.sarif import sarif
-
-        sys.stdout.write(json.dumps(sarif(results, __version__), indent=2) + "\n")
-    else:
-        for r in results:
-            if r.diagnostics:
-                console.print(render.diagnostics(r.diagnostics))
-            if r.status == 0:
-                m, n, notes = r.model, r.count("warning"), r.count("note")
-                warned = "".join(f"; {k} {what}{'' if k == 1 else 's'}"
-                                 for k, what in ((n, "warning"), (notes, "note")) if k)
-                verdict = "[red]fails --strict[/]" if strict and n else "[green]ok[/]"
-                console.print(f"[bold]{r.file}[/]: {verdict} ({len(m.nodes)} layers, "
-                              f"{m.count_params():,} params{warned})")
-    code = max(r.status for r in results)
-    raise typer.Exit(max(code, 1) if strict and any(r.count("warning") for r in results) else code)
+    raise typer.Exit(fast.validate(specs, format.value, strict))
 
 
 @app.command()
@@ -140,21 +109,9 @@ def summary(
                                              help="Batch for the activation-memory estimate (default: train.batch_size)."),
 ):
     """Print the layer table: output shapes, parameter counts, MACs and memory."""
-    from ..summary import summarize
-    from . import render
-
-    model = _load_model(spec)
-    if format in (SummaryFormat.mermaid, SummaryFormat.dot):
-        from ..diagram import diagram
-
-        sys.stdout.write(diagram(model, format.value))  # not through Rich: no markup, no wrapping
-        return
-    info = summarize(model, batch_size)
-    if format == SummaryFormat.json:
-        console.print_json(json.dumps(info))
-        return
-    console.print(render.summary_table(info))
-    console.print(render.summary_totals(info))
+    code = fast.summary(spec, format.value, batch_size)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -275,14 +232,21 @@ def evaluate(
 
         check_plot(plot)  # before any work: the format, and matplotlib installed
     metrics = jobs.evaluate(spec, weights, overrides=set_, data_state=data_state, report=report or plot is not None)
+    if plot is not None and "reports" in metrics:
+        raise CliError("--plot draws one confusion matrix and this model has several outputs: "
+                       "use --report (or --report --format json)", 2)
     if plot is not None:
         plot_confusion_matrix(metrics, plot)
     if format == Format.json:
         console.print_json(json.dumps(metrics))
     else:
+        reports = metrics.pop("reports", {})  # several outputs: one report each
         console.print(render.metrics_table(metrics))
-        if report:
+        if report and not reports:
             console.print(render.report_tables(metrics))
+        for name, one in reports.items():
+            console.print(f"[bold]output {name}[/]", markup=True)
+            console.print(render.report_tables(one))
     if plot is not None:
         err_console.print(f"wrote the confusion matrix to {plot}")
 
@@ -363,19 +327,16 @@ def export(
 
 def _load_model(path: Path):
     """Load and compile a spec, or exit with its diagnostics."""
-    from ..check import check_file
-    from . import render
-
-    result = check_file(path)
-    if result.status != 0:
-        err_console.print(render.diagnostics(result.diagnostics))
-        raise typer.Exit(result.status)
-    return result.model
+    model, code = fast.load_model(path)
+    if model is None:
+        raise typer.Exit(code)
+    return model
 
 
 def main(argv: Optional[list] = None):
     """Entry point: run the app; turn errors into one clear line unless --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
+    fast.skip_plugin_loader()
     # --debug is taken anywhere before a `--` (after the subcommand too): moved to the front
     cut = args.index("--") if "--" in args else len(args)
     _state["debug"] = "--debug" in args[:cut]
@@ -391,20 +352,25 @@ def main(argv: Optional[list] = None):
     except Exception as e:  # the last line of defence: no traceback without --debug
         if _state["debug"]:
             raise
-        from ..spec.diagnostics import SpecError
+        raise SystemExit(report_error(e))
 
-        if isinstance(e, SpecError):
-            from . import render
 
-            err_console.print(render.diagnostics(e.diagnostics))
-            raise SystemExit(1)
-        code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
-        from rich.markup import escape  # a message's own brackets ("layerc[onnx]") are text
+def report_error(e: Exception) -> int:
+    """Print an error as one clear line (a spec's diagnostics as such); returns the exit code."""
+    from ..spec.diagnostics import SpecError
 
-        err_console.print(f"[bold red]error:[/] {escape(_one_line(e))}")
-        if not isinstance(e, CliError):
-            err_console.print("(run with --debug for the traceback)", style="dim")
-        raise SystemExit(code)
+    if isinstance(e, SpecError):
+        from . import render
+
+        err_console.print(render.diagnostics(e.diagnostics))
+        return 1
+    code = getattr(e, "code", 1) if isinstance(e, CliError) else 1
+    from rich.markup import escape  # a message's own brackets ("layerc[onnx]") are text
+
+    err_console.print(f"[bold red]error:[/] {escape(_one_line(e))}")
+    if not isinstance(e, CliError):
+        err_console.print("(run with --debug for the traceback)", style="dim")
+    return code
 
 
 def _one_line(e: Exception) -> str:

@@ -19,13 +19,14 @@ CSV_ROW_BYTES = 200
 
 
 def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | None = None,
-                   dtype: str = "float32") -> int:
+                   dtype: str = "float32", names: tuple | None = None) -> int:
     """Peak bytes of loading a dataset: its arrays (inputs and targets of every split), plus the
     parsed cells of the largest CSV file while it is read, without loading anything.
 
     IDX and .npy headers give exact counts; CSV, text and series files are sized by their
-    row count (only up to `limit` rows where the loader stops there). Raises DataError for a
-    missing or unreadable file.
+    row count (only up to `limit` rows where the loader stops there). `names`, (model input
+    names, output names) of a model with several, makes an .npz's arrays by name count (see
+    data/named.py). Raises DataError for a missing or unreadable file.
     """
     from . import builtin
     from .loader import resolve_spec
@@ -38,40 +39,52 @@ def estimate_bytes(data_spec, *, spec_dir: Path | None, input_shape: tuple | Non
     for src in spec.sources().values():
         limit = spec.limit if src is spec.train and spec.test_split is None else None
         try:
-            n, per, parse = _counts(spec, src, spec_dir, input_shape, limit)
+            n, per, parse, targets = _counts(spec, src, spec_dir, input_shape, limit, names)
         except DataError as e:
             if name is None:
                 raise
             raise builtin.not_found(name, e) from None
         if limit is not None:
             n = min(n, limit)
-        total += n * (per * (4 if spec.format in ("text", "text_files") else item) + item)
+        total += n * (per * (4 if spec.format in ("text", "text_files") else item) + targets * item)
         parsing = max(parsing, parse)
     return int(total + parsing)
 
 
-def _counts(spec, src, spec_dir, input_shape, limit) -> tuple[int, int, int]:
-    """(samples, values per sample, peak parsing bytes) of one source."""
+def _counts(spec, src, spec_dir, input_shape, limit, names) -> tuple[int, int, int, int]:
+    """(samples, input values per sample, peak parsing bytes, target values per sample) of one source."""
     if spec.format == "idx":
         _, shape = idx.idx_header(find(src.x, spec_dir))
-        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
+        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0, 1
     if spec.format == "npy":
         shape, _ = arrays.npy_shape(find(src.x, spec_dir))
-        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0
+        return shape[0], int(np.prod(shape[1:], dtype=np.int64)), 0, 1
     if spec.format in ("images", "text_files"):
-        return _folder_counts(spec, src, spec_dir, input_shape)
+        return (*_folder_counts(spec, src, spec_dir, input_shape), 1)
     path = find(src.path, spec_dir)
+    if spec.format == "npz" and names is not None:
+        return _named_npz(spec, path, *names)
     if spec.format == "npz":
-        return (*_npz_shape(path, src.x_key or "x"), 0)
+        return (*_npz_shape(path, src.x_key or "x"), 0, 1)
     if spec.format == "text":
         length = spec.max_length or (input_shape[0] if input_shape and input_shape[0] else 256)
-        return _line_count(path)[0], length, 0
+        return _line_count(path)[0], length, 0, 1
     # the CSV loader stops after `limit` rows; a series is cut into windows after it is read whole
     stop = limit + bool(spec.header) if limit is not None and spec.format == "csv" else None
     rows, size = _line_count(path, stop)
     width = _width(path, spec.delimiter)
     parse = rows * (width * CSV_CELL_BYTES + CSV_ROW_BYTES) + size
-    return rows, (spec.window if spec.format == "timeseries" else width), parse
+    return rows, (spec.window if spec.format == "timeseries" else width), parse, 1
+
+
+def _named_npz(spec, path, inputs, outputs) -> tuple[int, int, int, int]:
+    """The counts of an .npz read by name: every input's and output's array, from its header."""
+    from .named import keys
+
+    x_keys, y_keys = keys(spec, inputs, outputs)
+    sizes = [[_npz_shape(path, k) for k in group.values()] for group in (x_keys, y_keys)]
+    n = max((rows for group in sizes for rows, _ in group), default=0)
+    return n, sum(per for _, per in sizes[0]), 0, sum(per for _, per in sizes[1])
 
 
 def _folder_counts(spec, src, spec_dir, input_shape):

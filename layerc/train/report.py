@@ -84,6 +84,32 @@ def split_report(model, train_spec, x, y, fitted: dict, names=None) -> dict:
     return classification_report(true, pred, n, names)
 
 
+def classifying_outputs(names, train_spec) -> dict:
+    """{output: task} of the outputs whose loss is a classifier's; raises ReportError if none."""
+    tasks = {name: loss_task(train_spec.loss_for(name).type) for name in names}
+    chosen = {name: task for name, task in tasks.items() if task not in (None, REGRESSION)}
+    if not chosen:
+        raise ReportError(f"--report is for classifiers; every output of this model ({', '.join(tasks)}) "
+                          "has a regression loss (its metrics are the report)")
+    return chosen
+
+
+def output_reports(model, train_spec, x, y) -> dict:
+    """{output name: its report} for each output of a model with several whose loss is a
+    classifier's (a regression output's metrics are its report); raises ReportError if none.
+
+    Shapes: x as the model takes it; y one array per output, in the model's output order."""
+    tasks = classifying_outputs(model.output_names, train_spec)
+    outputs = dict(zip(model.output_names, model.predict(x)))
+    targets = dict(zip(model.output_names, y))
+    reports = {}
+    for name in tasks:
+        from_logits = bool(getattr(train_spec.loss_for(name), "from_logits", False))
+        true, pred, n = class_ids(targets[name], outputs[name], tasks[name], from_logits)
+        reports[name] = classification_report(true, pred, n)
+    return reports
+
+
 def confusion_figure(report: dict):
     """A matplotlib Figure of the confusion matrix as a heat map, counts in the cells (Agg)."""
     try:
