@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from ..spec.data import BuiltinData, parse_data_spec
 from . import builtin, sources, text, timeseries
 from .errors import DataError
+from .peek import LABEL_MODES, label_mode_mismatch
 from .prepare import (
     BINARY, CATEGORICAL, REGRESSION, SPARSE, apply_scaling, check_labels, choose_task, fit_standardize,
     fit_to_input, loss_task, make_targets, shape_text, split_count, split_indices,
@@ -183,18 +184,13 @@ def _label_names(spec, parts) -> list[str] | None:
     return names
 
 
-LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}
-
-
 def _check_label_mode(spec, names, loss_name):
     """A folder format's `label_mode` (Keras's) against the form the loss takes."""
     mode, task = getattr(spec, "label_mode", None), loss_task(loss_name)
     if mode is None:
         return
     if task is not None and LABEL_MODES[mode] != task:
-        forms = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
-        raise DataError(f"label_mode {mode} gives {forms[LABEL_MODES[mode]]} but the loss {loss_name} takes "
-                        f"{forms[task]} (leave label_mode out: the labels then take the loss's form)")
+        raise DataError(label_mode_mismatch(mode, task, loss_name))
     if mode == "binary" and len(names) != 2:
         raise DataError(f"label_mode binary takes two classes; the data has {len(names)}: {', '.join(names)}")
 

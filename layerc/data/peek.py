@@ -41,6 +41,15 @@ def check_fit(sample: tuple, shape: tuple, what: str) -> bool:
                     f"input shape is {shape_text(shape)}")
 
 
+LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}  # Keras's label_mode: the form it gives
+FORMS = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
+
+
+def label_mode_mismatch(mode: str, task: str, loss: str) -> str:
+    return (f"label_mode {mode} gives {FORMS[LABEL_MODES[mode]]} but the loss {loss} takes {FORMS[task]} "
+            "(leave label_mode out: the labels then take the loss's form)")
+
+
 def loss_task(loss_name: str | None) -> str | None:
     """The label form a loss takes, or None when no loss is given."""
     if not loss_name:
@@ -337,6 +346,10 @@ def _output(spec, model, got):
     where, layer, key = _output_layer(model)
     classes = got.classes
     shown = f" ({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})" if classes else ""
+    mode = getattr(spec.data, "label_mode", None)
+    if mode is not None and task is not None and LABEL_MODES[mode] != task:
+        yield (("data", "label_mode"), label_mode_mismatch(mode, task, loss), None)
+        return
     if got.series and task != REGRESSION:
         yield (("train", "loss"), f"a time series' targets are numbers; the loss {loss} takes class labels",
                "use a regression loss such as mean_squared_error")

@@ -199,3 +199,31 @@ def test_predict_takes_an_image_a_folder_and_a_list(digits, tmp_path, capsys):
     # prepared as the training data: decoded, then rescaled
     x = np.stack([decode_image(p, spec.data) for p in files]) * np.float32(0.00392156862745098)
     np.testing.assert_array_equal(jobs.predict(run, input_path=folder), model.predict(x))
+
+
+def test_validate_checks_shape_classes_and_label_mode_at_their_lines(digits, capsys):
+    from layerc.cli import main
+
+    root, _, _ = digits
+    shape = f"bad.yaml:3:16: error: {root / 'digits'}: each sample has shape (28, 28, 3)"
+    cases = [(IMAGES.replace("grayscale", "rgb"), shape),
+             (IMAGES.replace("validation_split", "label_mode: categorical, validation_split"),
+              "error: label_mode categorical gives one-hot labels but the loss sparse_categorical_crossentropy "
+              "takes class ids")]
+    for data, want in cases:
+        (root / "bad.yaml").write_text(SPEC.format(data=data))
+        with pytest.raises(SystemExit) as e:
+            main(["validate", str(root / "bad.yaml")])
+        assert e.value.code == 1 and want in capsys.readouterr().out, data
+    (root / "bad.yaml").write_text(SPEC.format(data=IMAGES).replace("units: 10", "units: 12"))
+    with pytest.raises(SystemExit):
+        main(["validate", str(root / "bad.yaml")])
+    assert "has 12 units but the data has 10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in capsys.readouterr().out
+
+
+def test_memory_estimate_counts_the_listed_files_at_image_size(digits):
+    from layerc.data import estimate_bytes
+
+    root, _, _ = digits
+    spec = images(image_size=[64, 32], color_mode="rgb")
+    assert estimate_bytes(spec, spec_dir=root, input_shape=(64, 32, 3)) == 120 * (64 * 32 * 3 * 4 + 4)
