@@ -400,7 +400,8 @@ def predict_files(input_path) -> list[Path]:
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
-        raise DataError(f"{path}: neither an image ({', '.join(FORMATS)}) nor a list of image paths (UTF-8 text)") from None
+        raise DataError(f"{path}: neither an image ({', '.join(FORMATS)}) nor a list of image paths "
+                        "(UTF-8 text)") from None
     files = [path.parent / line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not files:
         raise DataError(f"{path}: lists no image files")

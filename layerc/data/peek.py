@@ -5,10 +5,11 @@ data is loaded.
     diagnostics = data_diagnostics(spec, model)   # [] when everything fits, or nothing is known
 
 Read: the IDX and .npy headers, the .npz members' .npy headers, a CSV file's header and first
-rows, an image or text folder's listing (no file in it is opened); the built-ins are known (MNIST's 28x28 images of the digits 0-9, the text and series
-settings). A data file found in no data folder is not checked: a spec is validated where its
-data may not be (in CI, before a download); training then reports the file. This module and
-the built-in path import no NumPy (`layerc summary` stays fast); the file readers do.
+rows, an image or text folder's listing (no file in it is opened); the built-ins are known
+(MNIST's 28x28 images of the digits 0-9, the text and series settings). A data file found in
+no data folder is not checked: a spec is validated where its data may not be (in CI, before a
+download); training then reports the file. This module and the built-in path import no NumPy
+(`layerc summary` stays fast); the file readers do.
 """
 from __future__ import annotations
 
