@@ -7,7 +7,7 @@ The interface the other readers build on (data/stream.py streams and caches with
     bad = check_headers(listing.paths)               # [(path, reason)]: headers only, no pixels
     x = decode_image(path, spec)                     # float32 (H, W, C) at image_size/color_mode
     part = read_part(spec, src, spec_dir, limit, name)   # everything decoded, in memory (sources.Part)
-    y = resize(x, (h, w), crop_to_aspect_ratio=..., pad_to_aspect_ratio=...)   # keras.ops.image.resize
+    y = resize(x, (h, w), crop, pad, interpolation)   # keras.ops.image.resize, antialias off
 
 `spec` is a validated `ImagesData` (`layerc/spec/data.py`); `list_files` is the same listing
 for any file suffixes (data/text_files.py lists .txt documents with it). Listing reads folder
@@ -235,11 +235,7 @@ def open_image(path):
     Image = pillow()
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise BadFile(path, "an empty file (0 bytes)")
         im = Image.open(path)
-    except BadFile:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadFile(path, f"too large to decode safely (over Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
                             "pixels, Image.MAX_IMAGE_PIXELS)") from None
@@ -250,6 +246,8 @@ def open_image(path):
     except IsADirectoryError:
         raise BadFile(path, "a folder, not an image file") from None
     except Exception as e:  # Pillow's parsers raise many kinds for a file that is no image
+        if path.stat().st_size == 0:
+            raise BadFile(path, "an empty file (0 bytes)") from None
         raise BadFile(path, f"not an image Pillow can read ({e})") from None
     if im.format not in PIL_FORMATS:
         im.close()
@@ -270,7 +268,7 @@ def check_headers(paths) -> list[tuple[str, str]]:
 
 def decode_image(path, spec) -> np.ndarray:
     """One image file as the model gets it: decoded (GIF: first frame), in `spec.color_mode`,
-    cropped or padded to the aspect ratio if asked, resized to `spec.image_size` (bilinear).
+    cropped or padded to the aspect ratio if asked, resized to `spec.image_size`.
     Raises BadFile for a file that cannot be decoded.
 
     Shapes: -> (height, width, channels) float32, values 0..255.
@@ -287,8 +285,8 @@ def decode_image(path, spec) -> np.ndarray:
     x = pixels.astype(np.float32)
     if x.ndim == 2:
         x = x[:, :, None]
-    return resize(x, tuple(spec.image_size), crop_to_aspect_ratio=spec.crop_to_aspect_ratio,
-                  pad_to_aspect_ratio=spec.pad_to_aspect_ratio)
+    return resize(x, tuple(spec.image_size), spec.crop_to_aspect_ratio, spec.pad_to_aspect_ratio,
+                  spec.interpolation)
 
 
 def decode_all(paths, spec) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
@@ -340,10 +338,10 @@ def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str,
 # ---- resizing ------------------------------------------------------------------------------
 
 def resize(x: np.ndarray, size: tuple, crop_to_aspect_ratio: bool = False,
-           pad_to_aspect_ratio: bool = False) -> np.ndarray:
-    """One image resized as `keras.ops.image.resize(x, size, interpolation="bilinear",
-    antialias=False, ...)`: half-pixel centres, after a centred crop (or zero padding) to the
-    target's aspect ratio when asked.
+           pad_to_aspect_ratio: bool = False, interpolation: str = "bilinear") -> np.ndarray:
+    """One image resized as `keras.ops.image.resize(x, size, interpolation=..., antialias=False,
+    ...)`: bilinear or nearest with half-pixel centres, after a centred crop (or zero padding)
+    to the target's aspect ratio when asked.
 
     Shapes: x (H, W, C) -> (size[0], size[1], C) float32.
     """
@@ -363,10 +361,18 @@ def resize(x: np.ndarray, size: tuple, crop_to_aspect_ratio: bool = False,
     x = np.asarray(x, dtype=np.float32)
     if x.shape[:2] == (th, tw):
         return np.ascontiguousarray(x)
+    if interpolation == "nearest":
+        return x[_nearest(x.shape[0], th)][:, _nearest(x.shape[1], tw)]
     r0, r1, rw = _bilinear(x.shape[0], th)
     c0, c1, cw = _bilinear(x.shape[1], tw)
     rows = x[r0] * (1 - rw)[:, None, None] + x[r1] * rw[:, None, None]
     return rows[:, c0] * (1 - cw)[None, :, None] + rows[:, c1] * cw[None, :, None]
+
+
+def _nearest(n_in: int, n_out: int):
+    """Source indices of half-pixel-centred nearest resampling (PyTorch's nearest-exact)."""
+    f = np.float32
+    return np.minimum((np.arange(n_out, dtype=f) + f(0.5)) * f(n_in / n_out), n_in - 1).astype(np.int64)
 
 
 def _bilinear(n_in: int, n_out: int):

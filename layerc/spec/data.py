@@ -253,7 +253,7 @@ class ImagesData(_Folders, _Numeric):
     format: Literal["images"]
     image_size: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [256, 256]  # height, width
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
-    interpolation: Literal["bilinear"] = "bilinear"
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
     crop_to_aspect_ratio: StrictBool = False
     pad_to_aspect_ratio: StrictBool = False
     path_column: Column = "path"  # a CSV listing's columns

@@ -134,20 +134,21 @@ def test_validation_split_and_test_folder_are_seeded(digits, tmp_path):
         load(images(test=str(tmp_path / "test")), root)
 
 
-def test_resize_matches_keras_bilinear(keras):
+def test_resize_matches_keras(keras):
     rng = np.random.default_rng(0)
     sizes = [((28, 28), (64, 64)), ((37, 51), (20, 13)), ((5, 9), (256, 256)), ((100, 80), (7, 33)),
              ((1, 1), (3, 4)), ((8, 8), (8, 8)), ((13, 7), (13, 20)), ((480, 640), (256, 256))]
     for (h, w), size in sizes:
         for channels in (1, 3):
             x = rng.random((h, w, channels)).astype(np.float32)
-            for crop, pad in ((False, False), (True, False), (False, True)):
+            for crop, pad, how in ((False, False, "bilinear"), (True, False, "bilinear"),
+                                   (False, True, "bilinear"), (False, False, "nearest"), (True, False, "nearest")):
                 want = keras.ops.convert_to_numpy(keras.ops.image.resize(
-                    x, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=crop,
+                    x, size, interpolation=how, antialias=False, crop_to_aspect_ratio=crop,
                     pad_to_aspect_ratio=pad))
-                got = resize(x, size, crop, pad)
+                got = resize(x, size, crop, pad, how)
                 assert got.shape == want.shape and got.dtype == np.float32
-                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{(h, w)} -> {size} {crop} {pad}")
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{(h, w)} -> {size} {crop} {pad} {how}")
 
 
 def test_image_size_crop_and_pad_reach_the_model(tmp_path):
