@@ -63,6 +63,14 @@ class Listing:
         return Listing(self.root, [self.paths[i] for i in keep], [self.labels[i] for i in keep],
                        self.class_names, self.bad)
 
+    def limit(self, limit: int | None) -> "Listing":
+        """`limit` files evenly spaced through the listing, in its order, so that every class keeps
+        its share (the first files of a class folder listing would be one class)."""
+        n = len(self.paths)
+        if limit is None or limit >= n:
+            return self
+        return self.take(i * n // limit for i in range(limit))
+
 
 # ---- listing -------------------------------------------------------------------------------
 
@@ -319,19 +327,17 @@ def bad_files_error(what: str, bad: list[tuple[str, str]], training: bool = True
 def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str,
               class_names: list[str] | None = None):
     """One source's images decoded into memory, as a sources.Part (x float32 (N, H, W, C) 0..255,
-    y int64 class ids; meta: class_names, skipped). Bad files are one DataError listing them
-    all, or left out with `bad_files: skip`."""
+    y int64 class ids; meta: class_names, paths, skipped: the (path, reason) of the bad files
+    left out). Bad files are one DataError listing them all, or left out with `bad_files: skip`."""
     from .sources import Part
 
-    listing = list_images(spec, src, spec_dir, class_names)
-    if limit is not None:
-        listing = listing.take(range(min(limit, len(listing.paths))))
+    listing = list_images(spec, src, spec_dir, class_names).limit(limit)
     x, kept, bad = decode_all(listing.paths, spec)
-    bad = listing.bad + bad
+    bad = sorted(listing.bad + bad)  # in path order, wherever found
     if bad and spec.bad_files == "error":
         raise bad_files_error(f"{name} data ({listing.root})", bad)
     y = np.array([listing.labels[i] for i in kept], dtype=np.int64)
-    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": len(bad),
+    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": bad,
                                             "paths": [str(listing.paths[i]) for i in kept]})
 
 

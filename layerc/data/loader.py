@@ -114,7 +114,7 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         if getattr(spec, key) is not None:
             parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
-    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())  # bad_files: skip, before any split
+    skipped = [bad for p in parts.values() for bad in p.meta.get("skipped", ())]  # bad_files: skip, before any split
     label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
     _check_label_mode(spec, label_names, loss_name)
@@ -150,7 +150,9 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
     if skipped:
-        info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
+        (path, reason), n = skipped[0], len(skipped)
+        info["notes"] = [f"skipped {n} file{'s' if n > 1 else ''} that cannot be used (bad_files: skip), "
+                         f"{'e.g. ' if n > 1 else ''}{path}: {reason}"]
     if spec.format in ("text", "text_files"):
         info.update(vocab_size=len(fitted["text"]["vocabulary"]) + 2, max_length=fitted["text"]["max_length"])
     return Dataset(out["train"], out.get("validation"), out.get("test"), fitted, info)

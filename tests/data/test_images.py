@@ -148,7 +148,8 @@ def test_resize_matches_keras(keras):
                     pad_to_aspect_ratio=pad))
                 got = resize(x, size, crop, pad, how)
                 assert got.shape == want.shape and got.dtype == np.float32
-                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{(h, w)} -> {size} {crop} {pad} {how}")
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5,
+                                           err_msg=f"{(h, w)} -> {size} {crop} {pad} {how}")
 
 
 def test_image_size_crop_and_pad_reach_the_model(tmp_path):
@@ -228,3 +229,12 @@ def test_memory_estimate_counts_the_listed_files_at_image_size(digits):
     root, _, _ = digits
     spec = images(image_size=[64, 32], color_mode="rgb")
     assert estimate_bytes(spec, spec_dir=root, input_shape=(64, 32, 3)) == 120 * (64 * 32 * 3 * 4 + 4)
+
+
+def test_limit_keeps_every_class_share(digits):
+    root, x, y = digits
+    ds = load(images(limit=20, shuffle=False), root)
+    picked = [i * 120 // 20 for i in range(20)]
+    np.testing.assert_array_equal(ds.train[1], y[picked])  # evenly spaced, in the listing's order
+    np.testing.assert_array_equal(ds.train[0][..., 0], x[picked])
+    assert len(set(ds.train[1])) >= 8
