@@ -198,6 +198,14 @@ def test_predict_takes_an_image_a_folder_and_a_list(digits, tmp_path, capsys):
         assert lines[0] == "file,predicted," + ",".join(f"p_{d}" for d in range(10))
         assert len(lines) == count + 1 and lines[1].split(",")[0] == str(files[0])
         assert y.shape == (count, 10)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "bad.txt").write_text(f"{files[0]}\nempty.png\nmissing.jpg\n")
+    with pytest.raises(DataError, match=f"input: 2 files cannot be used, so fix or remove them: "
+                                        f"{tmp_path / 'empty.png'}: an empty file \\(0 bytes\\); "
+                                        f"{tmp_path / 'missing.jpg'}: not found"):
+        jobs.predict(run, input_path=tmp_path / "bad.txt")
+    with pytest.raises(jobs.RunError, match="image inputs are files"):
+        jobs.predict(run, input_path="-")
     # prepared as the training data: decoded, then rescaled
     x = np.stack([decode_image(p, spec.data) for p in files]) * np.float32(0.00392156862745098)
     np.testing.assert_array_equal(jobs.predict(run, input_path=folder), model.predict(x))
