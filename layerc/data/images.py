@@ -4,10 +4,17 @@
 The interface the other readers build on (data/stream.py streams and caches with it):
 
     listing = list_images(spec, src, spec_dir)       # Listing: paths, labels, class_names, bad
+    listing = listing.limit(spec.limit)              # `limit:` files evenly spaced through it
     bad = check_headers(listing.paths)               # [(path, reason)]: headers only, no pixels
-    x = decode_image(path, spec)                     # float32 (H, W, C) at image_size/color_mode
+    x = decode_image(path, spec)                     # float32 (H, W, C) at image_size/color_mode;
+                                                     # raises BadFile (.path, .reason)
+    x, kept, bad = decode_all(listing.paths, spec)   # (N, H, W, C), indices decoded, bad files
+    raise bad_files_error("train data (photos)", bad)   # the one error naming every bad file
     part = read_part(spec, src, spec_dir, limit, name)   # everything decoded, in memory (sources.Part)
     y = resize(x, (h, w), crop, pad, interpolation)   # keras.ops.image.resize, antialias off
+
+A validation or test source passes the training classes: `list_images(spec, src, spec_dir,
+class_names)`.
 
 `spec` is a validated `ImagesData` (`layerc/spec/data.py`); `list_files` is the same listing
 for any file suffixes (data/text_files.py lists .txt documents with it). Listing reads folder
