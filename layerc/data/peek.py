@@ -239,15 +239,14 @@ def _series(spec, src, spec_dir, input_shape) -> Peek:
 
 def _folder_listing(spec, src, spec_dir):
     """The listing of an images or text_files source: folder entries (and a CSV listing), no file opened."""
-    from . import images
+    from . import folders
 
-    if images.locate(src.path, spec_dir) is None:
+    if folders.locate(src.path, spec_dir) is None:
         raise _Missing(src.path)
     if spec.format == "images":
-        return images.list_images(spec, src, spec_dir)
-    from .text_files import FORMATS
-
-    return images.list_files(images.find_source(src.path, spec_dir), FORMATS, spec.class_names, spec.follow_links)
+        return folders.list_images(spec, src, spec_dir)
+    return folders.list_files(folders.find_source(src.path, spec_dir), folders.TEXT_FORMATS, spec.class_names,
+                              spec.follow_links)
 
 
 def _images(spec, src, spec_dir, input_shape) -> Peek:

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .images import bad_files_error, find_source, list_files
-
-FORMATS = (".txt",)
+from .folders import TEXT_FORMATS as FORMATS, bad_files_error, find_source, list_files
 
 
 def read_document(path: Path) -> str:
