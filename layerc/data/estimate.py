@@ -95,7 +95,7 @@ def _folder_counts(spec, src, spec_dir, input_shape):
     try:
         listing = _folder_listing(spec, src, spec_dir)
     except _Missing:
-        from .images import find_source
+        from .folders import find_source
 
         find_source(src.path, spec_dir)  # raises DataError, naming the places tried
         raise

@@ -11,6 +11,7 @@ from ..spec.data import BuiltinData, parse_data_spec
 from . import builtin, sources, text, timeseries
 from .errors import DataError
 from .stream import Streamed
+from .peek import LABEL_MODES, label_mode_mismatch
 from .prepare import (
     BINARY, CATEGORICAL, REGRESSION, SPARSE, apply_scaling, check_labels, choose_task, fit_standardize,
     fit_to_input, loss_task, make_targets, shape_text, split_count, split_indices,
@@ -114,7 +115,7 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
         if getattr(spec, key) is not None:
             parts[key] = sources.read(spec, getattr(spec, key), spec_dir, None, key, folder_classes)
     files = {k: p.files for k, p in parts.items()}
-    skipped = sum(p.meta.get("skipped", 0) for p in parts.values())  # bad_files: skip, before any split
+    skipped = [bad for p in parts.values() for bad in p.meta.get("skipped", ())]  # bad_files: skip, before any split
     label_names = folder_classes or _label_names(spec, parts)
     labelled = label_names is not None or spec.format in ("idx", "text")
     _check_label_mode(spec, label_names, loss_name)
@@ -151,7 +152,9 @@ def _load_samples(spec, spec_dir, input_shape, output_shape, loss_name, seed, dt
     info = {"task": task, "label_names": label_names, "files": files,
             "num_classes": output_shape[-1] if task in (SPARSE, CATEGORICAL) else None}
     if skipped:
-        info["notes"] = [f"skipped {skipped} file{'s' if skipped > 1 else ''} that cannot be used (bad_files: skip)"]
+        (path, reason), n = skipped[0], len(skipped)
+        info["notes"] = [f"skipped {n} file{'s' if n > 1 else ''} that cannot be used (bad_files: skip), "
+                         f"{'e.g. ' if n > 1 else ''}{path}: {reason}"]
     if spec.format in ("text", "text_files"):
         info.update(vocab_size=len(fitted["text"]["vocabulary"]) + 2, max_length=fitted["text"]["max_length"])
     return Dataset(out["train"], out.get("validation"), out.get("test"), fitted, info)
@@ -185,18 +188,13 @@ def _label_names(spec, parts) -> list[str] | None:
     return names
 
 
-LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}
-
-
 def _check_label_mode(spec, names, loss_name):
     """A folder format's `label_mode` (Keras's) against the form the loss takes."""
     mode, task = getattr(spec, "label_mode", None), loss_task(loss_name)
     if mode is None:
         return
     if task is not None and LABEL_MODES[mode] != task:
-        forms = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
-        raise DataError(f"label_mode {mode} gives {forms[LABEL_MODES[mode]]} but the loss {loss_name} takes "
-                        f"{forms[task]} (leave label_mode out: the labels then take the loss's form)")
+        raise DataError(label_mode_mismatch(mode, task, loss_name))
     if mode == "binary" and len(names) != 2:
         raise DataError(f"label_mode binary takes two classes; the data has {len(names)}: {', '.join(names)}")
 

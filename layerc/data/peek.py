@@ -5,10 +5,11 @@ data is loaded.
     diagnostics = data_diagnostics(spec, model)   # [] when everything fits, or nothing is known
 
 Read: the IDX and .npy headers, the .npz members' .npy headers, a CSV file's header and first
-rows, an image or text folder's listing (no file in it is opened); the built-ins are known (MNIST's 28x28 images of the digits 0-9, the text and series
-settings). A data file found in no data folder is not checked: a spec is validated where its
-data may not be (in CI, before a download); training then reports the file. This module and
-the built-in path import no NumPy (`layerc summary` stays fast); the file readers do.
+rows, an image or text folder's listing (no file in it is opened); the built-ins are known
+(MNIST's 28x28 images of the digits 0-9, the text and series settings). A data file found in
+no data folder is not checked: a spec is validated where its data may not be (in CI, before a
+download); training then reports the file. This module and the built-in path import no NumPy
+(`layerc summary` stays fast); the file readers do.
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def check_fit(sample: tuple, shape: tuple, what: str) -> bool:
         return True
     raise DataError(f"{what}: each sample has shape {shape_text(sample)} ({size} values) but the model's "
                     f"input shape is {shape_text(shape)}")
+
+
+LABEL_MODES = {"int": SPARSE, "categorical": CATEGORICAL, "binary": BINARY}  # Keras's label_mode: the form it gives
+FORMS = {SPARSE: "class ids", CATEGORICAL: "one-hot labels", BINARY: "0/1 labels", REGRESSION: "numbers"}
+
+
+def label_mode_mismatch(mode: str, task: str, loss: str) -> str:
+    return (f"label_mode {mode} gives {FORMS[LABEL_MODES[mode]]} but the loss {loss} takes {FORMS[task]} "
+            "(leave label_mode out: the labels then take the loss's form)")
 
 
 def loss_task(loss_name: str | None) -> str | None:
@@ -229,15 +239,14 @@ def _series(spec, src, spec_dir, input_shape) -> Peek:
 
 def _folder_listing(spec, src, spec_dir):
     """The listing of an images or text_files source: folder entries (and a CSV listing), no file opened."""
-    from . import images
+    from . import folders
 
-    if images.locate(src.path, spec_dir) is None:
+    if folders.locate(src.path, spec_dir) is None:
         raise _Missing(src.path)
     if spec.format == "images":
-        return images.list_images(spec, src, spec_dir)
-    from .text_files import FORMATS
-
-    return images.list_files(images.find_source(src.path, spec_dir), FORMATS, spec.class_names, spec.follow_links)
+        return folders.list_images(spec, src, spec_dir)
+    return folders.list_files(folders.find_source(src.path, spec_dir), folders.TEXT_FORMATS, spec.class_names,
+                              spec.follow_links)
 
 
 def _images(spec, src, spec_dir, input_shape) -> Peek:
@@ -337,6 +346,10 @@ def _output(spec, model, got):
     where, layer, key = _output_layer(model)
     classes = got.classes
     shown = f" ({', '.join(classes[:10])}{', ...' if len(classes) > 10 else ''})" if classes else ""
+    mode = getattr(spec.data, "label_mode", None)
+    if mode is not None and task is not None and LABEL_MODES[mode] != task:
+        yield (("data", "label_mode"), label_mode_mismatch(mode, task, loss), None)
+        return
     if got.series and task != REGRESSION:
         yield (("train", "loss"), f"a time series' targets are numbers; the loss {loss} takes class labels",
                "use a regression loss such as mean_squared_error")

@@ -204,10 +204,10 @@ def image_part(spec, listing, name: str):
     else:
         info = {}
         x, kept, bad = cache.decoded(listing.paths, decode, image_settings(spec), info, skip=(BadFile,))
-    bad = listing.bad + bad
+    bad = sorted(listing.bad + bad)  # in path order, wherever found
     if bad and spec.bad_files == "error":
         raise bad_files_error(f"{name} data ({listing.root})", bad)
     y = np.array([listing.labels[i] for i in kept], dtype=np.int64)
-    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": len(bad),
+    return Part(x, y, [str(listing.root)], {"class_names": listing.class_names, "skipped": bad,
                                             "paths": [str(listing.paths[i]) for i in kept],
                                             "raw_inputs": RAW_PIXELS, **info})

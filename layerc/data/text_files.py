@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .images import bad_files_error, find_source, list_files
-
-FORMATS = (".txt",)
+from .folders import TEXT_FORMATS as FORMATS, bad_files_error, find_source, list_files
 
 
 def read_document(path: Path) -> str:
@@ -27,16 +25,15 @@ def read_document(path: Path) -> str:
 
 def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str, class_names=None):
     """One source's documents as a sources.Part (x: texts, y: int64 class ids; meta: class_names,
-    skipped). Unreadable files are one DataError listing them all, or left out with `bad_files: skip`."""
+    skipped: the bad files left out). Unreadable files are one DataError listing them all, or left
+    out with `bad_files: skip`."""
     from .sources import Part
 
     root = find_source(src.path, spec_dir)
     if not root.is_dir():
         raise DataError(f"{root}: format text_files reads a folder with one subfolder of .txt files per class")
     listing = list_files(root, FORMATS, class_names or spec.class_names, spec.follow_links,
-                         training=class_names is None)
-    if limit is not None:
-        listing = listing.take(range(min(limit, len(listing.paths))))
+                         training=class_names is None).limit(limit)
     texts, labels, bad = [], [], list(listing.bad)
     for path, label in zip(listing.paths, listing.labels):
         try:
@@ -45,7 +42,8 @@ def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str, cl
             bad.append((str(path), str(e).removeprefix(f"{path}: ")))
             continue
         labels.append(label)
+    bad.sort()  # in path order, wherever found
     if bad and spec.bad_files == "error":
         raise bad_files_error(f"{name} data ({root})", bad)
     return Part(texts, np.array(labels, dtype=np.int64), [str(root)],
-                {"class_names": listing.class_names, "skipped": len(bad)})
+                {"class_names": listing.class_names, "skipped": bad})

@@ -44,16 +44,22 @@ Standardize = Union[StrictBool, Literal["feature", "global"]]
 class Source(Strict):
     """Where one split's samples are: one file (`path`) or a features/labels pair (`x`, `y`)."""
 
-    path: Optional[FilePath] = None
-    x: Optional[FilePath] = None
-    y: Optional[FilePath] = None
-    x_key: Optional[StrictStr] = None  # array names inside an .npz
-    y_key: Optional[StrictStr] = None
+    path: Optional[FilePath] = Field(default=None, description="one file (or folder) holding the samples")
+    x: Optional[FilePath] = Field(default=None, description="the features file")
+    y: Optional[FilePath] = Field(default=None, description="the labels file")
+    x_key: Optional[StrictStr] = Field(default=None, description="the features array's name inside an .npz")
+    y_key: Optional[StrictStr] = Field(default=None, description="the labels array's name inside an .npz")
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, value):
         return {"path": value} if isinstance(value, str) else value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        return {"anyOf": [{"type": "string", "minLength": 1, "description": "one file (or folder): `path`"},
+                          dict(schema)]}
 
     @model_validator(mode="after")
     def _one_form(self):
@@ -258,7 +264,7 @@ class ImagesData(_Folders, _Numeric):
     format: Literal["images"]
     image_size: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [256, 256]  # height, width
     color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
-    interpolation: Literal["bilinear"] = "bilinear"
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
     crop_to_aspect_ratio: StrictBool = False
     pad_to_aspect_ratio: StrictBool = False
     path_column: Column = "path"  # a CSV listing's columns

@@ -134,20 +134,22 @@ def test_validation_split_and_test_folder_are_seeded(digits, tmp_path):
         load(images(test=str(tmp_path / "test")), root)
 
 
-def test_resize_matches_keras_bilinear(keras):
+def test_resize_matches_keras(keras):
     rng = np.random.default_rng(0)
     sizes = [((28, 28), (64, 64)), ((37, 51), (20, 13)), ((5, 9), (256, 256)), ((100, 80), (7, 33)),
              ((1, 1), (3, 4)), ((8, 8), (8, 8)), ((13, 7), (13, 20)), ((480, 640), (256, 256))]
     for (h, w), size in sizes:
         for channels in (1, 3):
             x = rng.random((h, w, channels)).astype(np.float32)
-            for crop, pad in ((False, False), (True, False), (False, True)):
+            for crop, pad, how in ((False, False, "bilinear"), (True, False, "bilinear"),
+                                   (False, True, "bilinear"), (False, False, "nearest"), (True, False, "nearest")):
                 want = keras.ops.convert_to_numpy(keras.ops.image.resize(
-                    x, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=crop,
+                    x, size, interpolation=how, antialias=False, crop_to_aspect_ratio=crop,
                     pad_to_aspect_ratio=pad))
-                got = resize(x, size, crop, pad)
+                got = resize(x, size, crop, pad, how)
                 assert got.shape == want.shape and got.dtype == np.float32
-                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{(h, w)} -> {size} {crop} {pad}")
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-5,
+                                           err_msg=f"{(h, w)} -> {size} {crop} {pad} {how}")
 
 
 def test_image_size_crop_and_pad_reach_the_model(tmp_path):
@@ -196,6 +198,51 @@ def test_predict_takes_an_image_a_folder_and_a_list(digits, tmp_path, capsys):
         assert lines[0] == "file,predicted," + ",".join(f"p_{d}" for d in range(10))
         assert len(lines) == count + 1 and lines[1].split(",")[0] == str(files[0])
         assert y.shape == (count, 10)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "bad.txt").write_text(f"{files[0]}\nempty.png\nmissing.jpg\n")
+    with pytest.raises(DataError, match=f"input: 2 files cannot be used, so fix or remove them: "
+                                        f"{tmp_path / 'empty.png'}: an empty file \\(0 bytes\\); "
+                                        f"{tmp_path / 'missing.jpg'}: not found"):
+        jobs.predict(run, input_path=tmp_path / "bad.txt")
+    with pytest.raises(jobs.RunError, match="image inputs are files"):
+        jobs.predict(run, input_path="-")
     # prepared as the training data: decoded, then rescaled
     x = np.stack([decode_image(p, spec.data) for p in files]) * np.float32(0.00392156862745098)
     np.testing.assert_array_equal(jobs.predict(run, input_path=folder), model.predict(x))
+
+
+def test_validate_checks_shape_classes_and_label_mode_at_their_lines(digits, capsys):
+    from layerc.cli import main
+
+    root, _, _ = digits
+    shape = f"bad.yaml:3:16: error: {root / 'digits'}: each sample has shape (28, 28, 3)"
+    cases = [(IMAGES.replace("grayscale", "rgb"), shape),
+             (IMAGES.replace("validation_split", "label_mode: categorical, validation_split"),
+              "error: label_mode categorical gives one-hot labels but the loss sparse_categorical_crossentropy "
+              "takes class ids")]
+    for data, want in cases:
+        (root / "bad.yaml").write_text(SPEC.format(data=data))
+        with pytest.raises(SystemExit) as e:
+            main(["validate", str(root / "bad.yaml")])
+        assert e.value.code == 1 and want in capsys.readouterr().out, data
+    (root / "bad.yaml").write_text(SPEC.format(data=IMAGES).replace("units: 10", "units: 12"))
+    with pytest.raises(SystemExit):
+        main(["validate", str(root / "bad.yaml")])
+    assert "has 12 units but the data has 10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in capsys.readouterr().out
+
+
+def test_memory_estimate_counts_the_listed_files_at_image_size(digits):
+    from layerc.data import estimate_bytes
+
+    root, _, _ = digits
+    spec = images(image_size=[64, 32], color_mode="rgb")
+    assert estimate_bytes(spec, spec_dir=root, input_shape=(64, 32, 3)) == 120 * (64 * 32 * 3 * 4 + 4)
+
+
+def test_limit_keeps_every_class_share(digits):
+    root, x, y = digits
+    ds = load(images(limit=20, shuffle=False), root)
+    picked = [i * 120 // 20 for i in range(20)]
+    np.testing.assert_array_equal(ds.train[1], y[picked])  # evenly spaced, in the listing's order
+    np.testing.assert_array_equal(ds.train[0][..., 0], x[picked])
+    assert len(set(ds.train[1])) >= 8

@@ -90,7 +90,8 @@ def test_bad_documents_are_named(sms, tmp_path):
     assert f"{root / 'ham' / 'latin1.txt'}: not UTF-8 text (byte 3)" in msg
     assert f"{root / 'spam' / 'photo.jpg'}: not a txt file" in msg
     skipped = load({"format": "text_files", "train": str(root), "bad_files": "skip"}, sms)
-    assert skipped.info["notes"] == ["skipped 2 files that cannot be used (bad_files: skip)"]
+    assert skipped.info["notes"] == [f"skipped 2 files that cannot be used (bad_files: skip), e.g. "
+                                     f"{root / 'ham' / 'latin1.txt'}: not UTF-8 text (byte 3)"]
     (root / "empty").mkdir()
     with pytest.raises(DataError, match="holds no files"):
         load({"format": "text_files", "train": str(root), "bad_files": "skip"}, sms)
