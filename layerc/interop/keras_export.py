@@ -170,6 +170,9 @@ def _layer(node, dtype) -> dict:
     entry = keras_object("keras.layers", node.layer.spec.type, layer_args(node.layer.spec, node.name, dtype))
     if node.layer.spec.type in KERAS_MODULES:
         entry["module"], entry["registered_name"] = KERAS_MODULES[node.layer.spec.type]
+    noise = getattr(node.layer.spec, "noise_shape", None)
+    if noise is not None and len(noise) == len(node.input_shape) + 1:
+        entry["config"]["noise_shape"] = list(noise)  # the spec's has the batch axis already
     shape = node.input_shape
     batch = [[None, *s] for s in shape] if node.layer.multi_input else [None, *shape]
     if node.layer.spec.type == "MultiHeadAttention":

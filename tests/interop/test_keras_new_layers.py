@@ -90,3 +90,42 @@ def test_layer_matches_layerc_in_onnxruntime(case):
     model = randomize(build(_spec(input_line, layers)), seed=len(layers))
     rng = np.random.default_rng(1)
     assert_matches(model, [rng.standard_normal((n, *model.input_shapes[0])).astype(np.float32) for n in BATCHES])
+
+
+# -- Dropout's noise_shape with a batch axis ------------------------------------------------------
+
+@pytest.mark.parametrize("noise", [(1, 1, 1, 3), (8, 1, 1, 3), (None, 1, 1, 3)])
+def test_dropout_noise_shape_with_a_batch_axis_imports_and_exports(keras, tmp_path, noise):
+    L = keras.layers
+    k = keras.Sequential([keras.Input((4, 4, 3)), L.Conv2D(3, 1), L.Dropout(0.5, noise_shape=noise), L.Flatten()])
+    model, body = round_trip(keras, tmp_path, k)
+    want = list(noise[1:]) if noise[0] is None else list(noise)
+    assert model.nodes[1].layer.spec.noise_shape == want
+    assert keras.saving.load_model(tmp_path / "back.keras").layers[1].noise_shape == noise
+
+
+def test_dropout_with_a_batch_entry_of_one_shares_the_mask_across_the_batch():
+    from layerc.core.registry import make_layer
+    from layerc.spec import layers as S
+
+    def mask(noise, n=8):
+        layer = make_layer(S.Dropout(rate=0.5, noise_shape=noise), "d", 0, "float32")
+        layer.build((3, 40))
+        return layer.forward(np.ones((n, 3, 40), np.float32), True)[0]
+
+    shared = mask([1, 1, None])
+    assert (shared == shared[:1]).all() and (shared == shared[:, :1]).all()
+    assert 0 < (shared[0, 0] == 0).sum() < 40
+    for noise in ([None, 1, None], [8, 1, None], [1, None]):  # one mask per sample
+        per_sample = mask(noise)
+        assert (per_sample == per_sample[:, :1]).all() and not (per_sample == per_sample[:1]).all()
+    mask([8, 1, None], n=3)  # a last, smaller batch: one mask per sample (Keras would fail)
+
+
+def test_dropout_noise_shape_of_the_wrong_length_is_located():
+    import layerc
+    from layerc.spec import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as e:
+        layerc.build(parse_spec("input: {shape: [3, 4]}\nlayers:\n  - Dropout: {rate: 0.1, noise_shape: [1, 1, 1, 4]}\n"))
+    assert "<spec>:3:" in str(e.value) and "or one more for the batch axis first" in str(e.value)
