@@ -27,7 +27,7 @@ EXPORTS = frozenset({
     "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "AveragePooling1D", "GlobalMaxPooling1D",
     "Multiply", "Subtract", "Average", "Maximum", "Minimum", "MultiHeadAttention", "TimeDistributed",
     "Rescaling", "RepeatVector", "Permute", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
-    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale",
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale", "Normalization",
 })
 # Layer types whose Keras class is not in keras.layers: (module, registered name)
 KERAS_MODULES = {"LayerScale": ("keras.src.applications.convnext", "LayerScale")}
@@ -260,6 +260,9 @@ def weights_h5(model, groups, model_name: str) -> bytes:
                 continue
             names = list(node.layer.weights)
             for key, sub in zip(names, weight_paths(node.layer.spec, names)):
-                f[f"{base}/{sub}"] = node.layer.weights[key]
+                value = node.layer.weights[key]
+                if node.layer.spec.type == "Normalization" and key == "count":  # Keras's is an int32
+                    value = value.astype("int32")
+                f[f"{base}/{sub}"] = value
         f.create_group("vars").attrs["name"] = model_name
     return buf.getvalue()

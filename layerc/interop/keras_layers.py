@@ -147,6 +147,8 @@ def _field(cls, key, value, layer):
         return value[1:] if value[0] is None else value  # a fixed batch entry kept, with its axis
     if key == "axis" and cls == "LayerNormalization" and isinstance(value, list) and len(value) == 1:
         return value[0]
+    if key == "axis" and cls == "Normalization" and value in ([], None):
+        return None  # Keras writes axis=None as ()
     if key == "data_format" and value == "channels_last":
         return None  # SpatialDropout2D's None
     if key == "attention_axes" and value in ([1], [-2], 1, -2):

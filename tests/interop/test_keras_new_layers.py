@@ -25,6 +25,15 @@ layers:
   - Flatten
   - Dense: {units: 3}
   - Softmax
+""", "normalization": """
+input: {shape: [4, 3]}
+layers:
+  - Normalization
+  - Normalization: {axis: [1, 2], invert: true}
+  - Normalization: {axis: null, mean: 0.5, variance: 2.0}
+  - Normalization: {mean: [1.0, 2.0, 3.0], variance: [1.0, 0.5, 2.0]}
+  - Flatten
+  - Dense: {units: 2}
 """}
 # ONNX cases: (id, input line, layers, input maker), as tests/interop/test_onnx_layers.py's
 ONNX_CASES = [
@@ -41,6 +50,11 @@ ONNX_CASES = [
     ("softmax_axis", IMG, "- Softmax: {axis: 1}"),
     ("softmax_axes", IMG, "- Softmax: {axis: [1, 3]}"),
     ("layer_scale", IMG, "- LayerScale: {init_values: 0.3, projection_dim: 3}"),
+    ("normalization", IMG, "- Normalization"),
+    ("normalization_axes_invert", IMG, "- Normalization: {axis: [1, 3], invert: true}"),
+    ("normalization_given", SEQ, "- Normalization: {axis: null, mean: 0.5, variance: 2.0}"),
+    ("normalization_given_per_channel", SEQ, "- Normalization: {mean: [0.0, 1.0, 2.0, 3.0], "
+     "variance: [1.0, 0.5, 2.0, 4.0]}"),
 ]
 
 
@@ -79,6 +93,30 @@ def test_activation_layers_round_trip(keras, tmp_path):
     assert "  - LayerScale: {name: scale, init_values: 1.0e-06, projection_dim: 4}" in body
     assert "  - ReLU: {max_value: 6.0}" in body
     assert "  - LeakyReLU\n" in body and "  - Softmax: {axis: [1, 2]}" in body
+
+
+def test_normalization_round_trip_with_keras_adapted_and_given_statistics(keras, tmp_path):
+    L = keras.layers
+    adapted = L.Normalization(axis=[1, 2], name="adapted")
+    adapted.adapt(np.random.default_rng(0).normal(2, 3, (50, 4, 3)).astype(np.float32))
+    k = keras.Sequential([keras.Input((4, 3)), adapted, L.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 0.5, 2.0]),
+                          L.Normalization(axis=None, invert=True), L.Flatten(), L.Dense(2)])
+    kept = adapted.get_weights()
+    k.save(tmp_path / "source.keras")
+    model, text, _ = imported(tmp_path, tmp_path / "source.keras")
+    body = text[text.index("layerc: 1"):]
+    assert "  - Normalization: {name: adapted, axis: [1, 2]}" in body
+    assert "  - Normalization: {mean: [1.0, 2.0, 3.0], variance: [1.0, 0.5, 2.0]}" in body
+    assert "  - Normalization: {axis: null, invert: true}" in body
+    np.testing.assert_array_equal(model.nodes[0].layer.weights["mean"], kept[0])  # the file's, not adapted again
+    assert model.count_params() == k.count_params() == 25 + 0 + 3 + 26
+    save_keras(model, tmp_path / "back.keras")
+    back = keras.saving.load_model(tmp_path / "back.keras")
+    x = np.random.default_rng(1).normal(2, 3, (6, 4, 3)).astype(np.float32)
+    want = k.predict(x, verbose=0)
+    assert_same(model.predict(x), want)
+    assert_same(back.predict(x, verbose=0), want)
+    assert back.count_params() == k.count_params()
 
 
 @pytest.mark.parametrize("case", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])
