@@ -3,6 +3,8 @@ float64 gradients, literal values, Keras 3 forward parity for every option, summ
 three SGD steps equal to Keras's."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,19 @@ def test_model_matches_keras_forward_summary_and_three_sgd_steps(keras):
     same_summary(model, layers)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]
     sgd_steps_match(keras, model, x, y, "categorical_crossentropy")
+
+
+@pytest.mark.parametrize("last, codes", [("Softmax", set()), ("Softmax: {axis: 1}", set()),  # the last axis here
+                                         ("Softmax: {axis: [1]}", set()), ("ReLU", {"LC101"})])
+def test_lints_read_an_activation_layer_as_the_activation_it_applies(tmp_path, last, codes):
+    from typer.testing import CliRunner
+
+    from layerc.cli import app
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"input: {{shape: [4, 3]}}\nlayers:\n  - Flatten\n  - Dense: {{units: 3}}\n  - {last}\n"
+                    "train: {loss: categorical_crossentropy}\n")
+    r = CliRunner().invoke(app, ["validate", "--strict", str(path)])
+    assert set(re.findall(r"\[(LC\d+)\]", r.output)) == codes, r.output
+    if codes:
+        assert "ends in a relu activation" in r.output
