@@ -54,10 +54,6 @@ def _layer_scale(g, node, x, mask):
     return g.op("Mul", [x, g.const(_w(node, "gamma"), "gamma")]), mask
 
 
-LAYERS = {"ReLU": _relu, "LeakyReLU": _leaky_relu, "PReLU": _prelu, "ELU": _elu, "Softmax": _softmax,
-          "LayerScale": _layer_scale}
-
-
 def _normalization(g, node, x, mask):
     from ..core.normalization_pre import EPSILON
 
@@ -72,4 +68,5 @@ def _normalization(g, node, x, mask):
     return g.op("Div", [g.op("Sub", [x, m]), d]), mask
 
 
-LAYERS["Normalization"] = _normalization
+LAYERS = {"ReLU": _relu, "LeakyReLU": _leaky_relu, "PReLU": _prelu, "ELU": _elu, "Softmax": _softmax,
+          "LayerScale": _layer_scale, "Normalization": _normalization}

@@ -14,11 +14,14 @@ def adapt(model, xs, batch_size: int) -> list[str]:
     """Adapt every pending layer from the training inputs `xs` (a list of arrays, one per
     model input); each layer sees its own input, with the layers before it (adapted first)
     in inference mode. Returns one line per adapted layer."""
+    nodes = pending(model)
+    if not nodes:
+        return []
     from ..core.normalization_pre import Collected
 
     done = []
     n = len(xs[0])
-    for node in pending(model):
+    for node in nodes:
         node.layer.start_adapt()
         try:
             for start in range(0, n, batch_size):
