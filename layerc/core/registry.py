@@ -66,6 +66,14 @@ LAYERS = {
     "RandomCrop": "augmentation:RandomCrop",
     "RandomContrast": "augmentation:RandomContrast",
     "RandomBrightness": "augmentation:RandomBrightness",
+    # Keras's activation layers and ConvNeXt's LayerScale
+    "ReLU": "activation_layers:ReLU",
+    "LeakyReLU": "activation_layers:LeakyReLU",
+    "PReLU": "activation_layers:PReLU",
+    "ELU": "activation_layers:ELU",
+    "Softmax": "activation_layers:Softmax",
+    "LayerScale": "activation_layers:LayerScale",
+    "Normalization": "normalization_pre:Normalization",
 }
 
 

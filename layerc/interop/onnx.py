@@ -772,3 +772,7 @@ _LAYERS = {
     "PositionEmbedding": _position, "TimeDistributed": _time_distributed, "MultiHeadAttention": _attention,
     **_AUGMENTATION,
 }
+
+from .onnx_keras_layers import LAYERS as _KERAS_LAYERS  # noqa: E402  the layers keras.applications needs
+
+_LAYERS.update(_KERAS_LAYERS)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 RECURRENT = {"SimpleRNN", "LSTM", "GRU", "Bidirectional"}
 WEIGHT_LAYERS = {"Dense", "Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv2D",
                  "SeparableConv2D", "MultiHeadAttention"} | RECURRENT
+# Keras's activation layers: the activation they end an output in (Softmax's when over the last axis)
+ACTIVATION_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}
 # layers that leave the activation of what they pass on as it was
 TRANSPARENT = {"Dropout", "Flatten", "Reshape"}
 # layers after which a sequence or a feature map is one vector per sample
@@ -84,6 +86,10 @@ class Context:
         """(the node whose activation ends this output, that activation's name)."""
         while self.type(node) in TRANSPARENT and len(self.sources(node)) == 1:
             node = self.sources(node)[0]
+        if self.type(node) == "Softmax" and _over_last_axis(self.layer(node).axis, len(node.output_shape)):
+            return node, "softmax"
+        if self.type(node) in ACTIVATION_LAYERS:
+            return node, ACTIVATION_LAYERS[self.type(node)]
         return node, getattr(self.layer(node), "activation", "linear")
 
     @property
@@ -122,3 +128,9 @@ def shape_text(shape) -> str:
     from ..compiler import keras_shape
 
     return keras_shape(shape)
+
+
+def _over_last_axis(axis, rank: int) -> bool:
+    """Whether a Softmax `axis` (batch axis 0) is the last axis of a rank-`rank` output (no batch)."""
+    axes = axis if isinstance(axis, list) else [axis]
+    return len(axes) == 1 and axes[0] % (rank + 1) == rank

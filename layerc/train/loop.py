@@ -161,6 +161,10 @@ class Trainer:
             raise TrainingError(f"the checkpoint was trained on {self.samples} samples and the data now has {n} "
                                 "(files added or removed since?); resuming needs the same data")
         self.samples = n
+        from .adapt import adapt
+
+        for line in adapt(self.model, xs, batch_size):  # Normalization's statistics, before the first step
+            self.note(line)
         steps = math.ceil(n / batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
