@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .keras_config import KerasError, h5_groups, weight_paths
+from .keras_config import KerasError, weight_paths
 
 INSTALL = 'reading and writing Keras files needs h5py: pip install "layerc[keras]"'
 
@@ -112,12 +112,11 @@ def _read_weights(store, model, tr, notes) -> dict:
     """{'layer/weight': array} from the h5, each dataset's shape checked before it is read."""
     import numpy as np
 
-    groups = dict(zip((n for _, n in tr.keras_layers), h5_groups([c for c, _ in tr.keras_layers])))
     dtype = np.dtype(model.spec.dtype)
     arrays = {}
     for node in model.weight_nodes():
         ws = node.layer.weight_specs(node.input_shape)
-        base = f"layers/{groups[node.name]}"
+        base = tr.groups[node.name]
         owner = store.attr_name(f"{base}/vars")
         if owner is not None and owner != node.name:
             raise KerasError(f"{store.source}: the weights do not fit the config: {base} holds layer "
@@ -130,12 +129,14 @@ def _read_weights(store, model, tr, notes) -> dict:
                 raise KerasError(f"{store.source}: {node.layer.spec.type} '{node.name}' has {have} weight arrays "
                                  f"in {base}/{sub}, the config needs {want}")
         for w, p in zip(ws, paths):
-            arrays[f"{node.name}/{w.name}"] = store.array(f"{base}/{p}", w.shape,
-                                                          f"{node.name} {w.name}").astype(dtype, copy=False)
+            swap = node.name in tr.swapped and len(w.shape) == 4
+            shape = (*w.shape[:2], w.shape[3], w.shape[2]) if swap else w.shape
+            a = store.array(f"{base}/{p}", shape, f"{node.name} {w.name}")
+            arrays[f"{node.name}/{w.name}"] = (a.transpose(0, 1, 3, 2) if swap else a).astype(dtype, copy=False)
     if store.has("optimizer"):
         notes.append("weights: the optimizer's state in the file is not imported (training starts afresh)")
     for _, name in tr.keras_layers:
-        if name not in {n.name for n in model.nodes} and store.count(f"layers/{groups[name]}/vars"):
+        if name not in {n.name for n in model.nodes} and store.count(f"{tr.groups[name]}/vars"):
             notes.append(f"weights: layer {name!r}'s arrays are not imported")
     return arrays
 
