@@ -58,6 +58,13 @@ LAYERS = {
     "GaussianNoise": "noise:GaussianNoise",
     "SpatialDropout1D": "noise:SpatialDropout1D",
     "SpatialDropout2D": "noise:SpatialDropout2D",
+    # Keras's activation layers and ConvNeXt's LayerScale
+    "ReLU": "activation_layers:ReLU",
+    "LeakyReLU": "activation_layers:LeakyReLU",
+    "PReLU": "activation_layers:PReLU",
+    "ELU": "activation_layers:ELU",
+    "Softmax": "activation_layers:Softmax",
+    "LayerScale": "activation_layers:LayerScale",
 }
 
 

@@ -27,7 +27,10 @@ EXPORTS = frozenset({
     "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "AveragePooling1D", "GlobalMaxPooling1D",
     "Multiply", "Subtract", "Average", "Maximum", "Minimum", "MultiHeadAttention", "TimeDistributed",
     "Rescaling", "RepeatVector", "Permute", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale",
 })
+# Layer types whose Keras class is not in keras.layers: (module, registered name)
+KERAS_MODULES = {"LayerScale": ("keras.src.applications.convnext", "LayerScale")}
 # The layer types Keras has no class for, with the reason the error gives.
 UNEXPORTABLE = {"PositionEmbedding": "Keras's core has no PositionEmbedding (keras_hub's is another package)"}
 KERAS_VERSION = "3.5.0"  # the oldest Keras 3 whose format this is ([reference] extra: keras>=3.5)
@@ -165,6 +168,8 @@ def _tensor(shape, dtype, source):
 
 def _layer(node, dtype) -> dict:
     entry = keras_object("keras.layers", node.layer.spec.type, layer_args(node.layer.spec, node.name, dtype))
+    if node.layer.spec.type in KERAS_MODULES:
+        entry["module"], entry["registered_name"] = KERAS_MODULES[node.layer.spec.type]
     shape = node.input_shape
     batch = [[None, *s] for s in shape] if node.layer.multi_input else [None, *shape]
     if node.layer.spec.type == "MultiHeadAttention":

@@ -746,3 +746,7 @@ _LAYERS = {
     "GaussianNoise": _identity, "SpatialDropout1D": _identity, "SpatialDropout2D": _identity,
     "PositionEmbedding": _position, "TimeDistributed": _time_distributed, "MultiHeadAttention": _attention,
 }
+
+from .onnx_activations import LAYERS as _ACTIVATION_LAYERS  # noqa: E402  Keras's activation layers
+
+_LAYERS.update(_ACTIVATION_LAYERS)

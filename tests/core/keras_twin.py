@@ -14,6 +14,10 @@ def keras_layer(keras, spec, name=None):
         args["layer"] = keras_layer(keras, spec.layer)
     if spec.type == "PositionEmbedding":
         return position_embedding(keras)(name=name, **args)
+    if spec.type == "LayerScale":  # keras.applications.convnext's, not in keras.layers
+        from keras.src.applications.convnext import LayerScale
+
+        return LayerScale(name=name, **args)
     for key in ("output_shape", "dims", "target_shape"):
         if isinstance(args.get(key), list):
             args[key] = tuple(args[key])

@@ -61,6 +61,13 @@ CASES = {
     "GaussianNoise": ([5], "GaussianNoise: {stddev: 0.2}", "float"),
     "SpatialDropout1D": ([5, 3], "SpatialDropout1D: {rate: 0.4}", "float"),
     "SpatialDropout2D": ([4, 4, 3], "SpatialDropout2D: {rate: 0.4}", "float"),
+    # Keras's activation layers and ConvNeXt's LayerScale
+    "ReLU": ([6], "ReLU: {max_value: 1.0, negative_slope: 0.1}", "float"),
+    "LeakyReLU": ([6], "LeakyReLU", "float"),
+    "PReLU": ([3, 4], "PReLU: {alpha_initializer: random_uniform, shared_axes: 1}", "float"),
+    "ELU": ([6], "ELU: {alpha: 0.5}", "float"),
+    "Softmax": ([3, 4], "Softmax: {axis: 1}", "float"),
+    "LayerScale": ([3, 4], "LayerScale: {init_values: 0.2, projection_dim: 4}", "float"),
 }
 
 

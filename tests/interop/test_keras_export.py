@@ -16,6 +16,7 @@ from layerc.spec import parse_spec
 
 from ..test_keras_parity import randomise
 from .keras_oracle import assert_same, feed, inputs_for
+from .test_keras_new_layers import SPECS as NEW_LAYER_SPECS
 
 pytest.importorskip("h5py")
 
@@ -147,6 +148,7 @@ layers:
 """
 SPECS = {"wrapped": WRAPPED, "cnn": CNN, "graph": GRAPH, "sequences": SEQUENCES, "signal": SIGNAL, "float64": DOUBLE,
          "resampling": RESAMPLING, "steps": STEPS, "merges": MERGES, "attention": ATTENTION}
+SPECS.update(NEW_LAYER_SPECS)
 POSITION = """
 input: {shape: [5], dtype: int32}
 layers:

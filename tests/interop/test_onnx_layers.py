@@ -161,6 +161,8 @@ def test_every_layer_type_and_activation_is_covered():
     from layerc.interop.onnx import _LAYERS
 
     from .test_onnx_new_layers import CASES as NEW_CASES
+    from .test_keras_new_layers import ONNX_CASES
+    NEW_CASES = NEW_CASES + ONNX_CASES
 
     text = "\n".join(c[2] for c in CASES + NEW_CASES)
     missing = [t for t in LAYERS if not re.search(rf"\b{t}\b", text)]

@@ -31,7 +31,7 @@ FAMILIES = {
     "attention": ["MultiHeadAttention"],
     "wrappers": ["TimeDistributed"],
     "preprocessing": ["Rescaling"],
-    "activation": ["Activation"],
+    "activation": ["Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale"],
     "merge": ["Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum"],
     "resampling": ["UpSampling1D", "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D"],
 }

@@ -1,0 +1,92 @@
+"""The Keras layers keras.applications needs (ReLU, LeakyReLU, PReLU, ELU, Softmax, LayerScale,
+Normalization, Dropout's noise_shape with a batch axis): a `.keras` file with them imports and
+gives Keras's outputs, the export loads back in Keras with the same outputs, and ONNX Runtime
+runs the ONNX export with layerc's outputs."""
+import numpy as np
+import pytest
+
+from .keras_oracle import assert_same, feed, inputs_for, randomise_keras
+from .test_keras_import import fresh_keras_names, imported  # noqa: F401  (the fixture)
+from layerc.interop.keras import save_keras
+
+IMG, SEQ = "input: {shape: [9, 8, 3]}", "input: {shape: [10, 4]}"
+
+# specs exported to .keras and loaded in Keras by tests/interop/test_keras_export.py (with its own)
+SPECS = {"activation_layers": """
+input: {shape: [5, 5, 3]}
+layers:
+  - Conv2D: {filters: 4, kernel_size: 2}
+  - PReLU: {shared_axes: [1, 2], alpha_initializer: he_normal}
+  - LayerScale: {init_values: 0.1, projection_dim: 4}
+  - ReLU: {max_value: 1.5, negative_slope: 0.1, threshold: 0.05}
+  - ELU: {alpha: 0.7}
+  - LeakyReLU: {negative_slope: 0.2}
+  - Softmax: {axis: [1, 2]}
+  - Flatten
+  - Dense: {units: 3}
+  - Softmax
+"""}
+# ONNX cases: (id, input line, layers, input maker), as tests/interop/test_onnx_layers.py's
+ONNX_CASES = [
+    ("relu", IMG, "- ReLU"),
+    ("relu6", IMG, "- ReLU: {max_value: 6.0}"),
+    ("relu_leaky", IMG, "- ReLU: {negative_slope: 0.3}"),
+    ("relu_all", IMG, "- ReLU: {max_value: 0.5, negative_slope: 0.2, threshold: 0.1}"),
+    ("relu_threshold", SEQ, "- ReLU: {threshold: 0.2}"),
+    ("leaky_relu", IMG, "- LeakyReLU"),
+    ("prelu", IMG, "- PReLU: {alpha_initializer: random_uniform}"),
+    ("prelu_shared", IMG, "- PReLU: {alpha_initializer: random_uniform, shared_axes: [1, 2]}"),
+    ("elu", SEQ, "- ELU: {alpha: 0.5}"),
+    ("softmax", SEQ, "- Softmax"),
+    ("softmax_axis", IMG, "- Softmax: {axis: 1}"),
+    ("softmax_axes", IMG, "- Softmax: {axis: [1, 3]}"),
+    ("layer_scale", IMG, "- LayerScale: {init_values: 0.3, projection_dim: 3}"),
+]
+
+
+def round_trip(keras, tmp_path, kmodel, seed=0):
+    randomise_keras(kmodel, seed)
+    kmodel.save(tmp_path / "source.keras")
+    model, text, _ = imported(tmp_path, tmp_path / "source.keras")
+    save_keras(model, tmp_path / "back.keras")
+    back = keras.saving.load_model(tmp_path / "back.keras")
+    for n in (6, 1):
+        xs = inputs_for(model, n=n, seed=seed + 1)
+        want = kmodel.predict(feed(xs), verbose=0)
+        assert_same(model.predict(feed(xs)), want)
+        assert_same(back.predict(feed(xs), verbose=0), want)
+    return model, text[text.index("layerc: 1"):]
+
+
+def test_activation_layers_round_trip(keras, tmp_path):
+    from keras.src.applications.convnext import LayerScale
+
+    L = keras.layers
+    inp = keras.Input((6, 6, 3))
+    x = L.Conv2D(4, 3)(inp)
+    x = L.PReLU(shared_axes=[1, 2])(x)
+    x = LayerScale(1e-6, 4, name="scale")(x)
+    x = L.ReLU(max_value=6.0)(x)
+    x = L.ReLU(negative_slope=0.1, threshold=0.05)(x)
+    x = L.ELU(alpha=1.0)(x)
+    x = L.LeakyReLU()(x)
+    x = L.Softmax(axis=[1, 2])(x)
+    x = L.Flatten()(x)
+    x = L.Dense(5)(x)
+    out = L.Softmax()(x)
+    _, body = round_trip(keras, tmp_path, keras.Model(inp, out))
+    assert "  - PReLU: {shared_axes: [1, 2]}" in body
+    assert "  - LayerScale: {name: scale, init_values: 1.0e-06, projection_dim: 4}" in body
+    assert "  - ReLU: {max_value: 6.0}" in body
+    assert "  - LeakyReLU\n" in body and "  - Softmax: {axis: [1, 2]}" in body
+
+
+@pytest.mark.parametrize("case", ONNX_CASES, ids=[c[0] for c in ONNX_CASES])
+def test_layer_matches_layerc_in_onnxruntime(case):
+    from .onnx_helpers import assert_matches, build, randomize
+    from .test_onnx_layers import BATCHES, _spec
+
+    _, input_line, layers = case
+    model = randomize(build(_spec(input_line, layers)), seed=len(layers))
+    rng = np.random.default_rng(1)
+    assert_matches(model, [rng.standard_normal((n, *model.input_shapes[0])).astype(np.float32) for n in BATCHES])
