@@ -116,6 +116,8 @@ def _read_weights(store, model, tr, notes) -> dict:
     arrays = {}
     for node in model.weight_nodes():
         ws = node.layer.weight_specs(node.input_shape)
+        if not ws and node.name not in tr.groups:
+            continue  # a layer made from an op (x + 3.0 as a Rescaling): Keras saves nothing for it
         base = tr.groups[node.name]
         owner = store.attr_name(f"{base}/vars")
         if owner is not None and owner != node.name:
