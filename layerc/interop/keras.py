@@ -120,7 +120,7 @@ def _read_weights(store, model, tr, notes) -> dict:
             continue  # a layer made from an op (x + 3.0 as a Rescaling): Keras saves nothing for it
         base = tr.groups[node.name]
         owner = store.attr_name(f"{base}/vars")
-        if owner is not None and owner != node.name:
+        if owner is not None and owner != tr.renamed.get(node.name, node.name):
             raise KerasError(f"{store.source}: the weights do not fit the config: {base} holds layer "
                              f"{owner!r}, the config puts {node.name!r} there")
         paths = weight_paths(node.layer.spec, [w.name for w in ws])

@@ -5,8 +5,9 @@ flat layerc spec has no form for, each rewritten here into plain Keras layers be
 layers are translated:
 
 - a Sequential or Functional model used as a layer: its layers take its place, under
-  their own names (a name already taken becomes `model.name`), its input layers are the
-  tensors it was called on, and its output is its last layer's;
+  their own names (a name the outer model or an earlier one has becomes `model_name`:
+  Keras on torch refuses dots in names), its input layers are the tensors it was called
+  on, and its output is its last layer's (a frozen model's layers are frozen);
 - the ops Keras records for `x + y`, `x * 0.5`, `x - 1`, `x / 6`: two tensors become the
   merge layer (`Add`, `Subtract`, `Multiply`), a tensor and a number a `Rescaling`;
 - `CustomScaleLayer` (InceptionResNetV2's `x + r * scale`) becomes a `Rescaling` of `r`
@@ -35,6 +36,7 @@ class Flat:
     input_layers: list
     output_layers: list
     groups: dict = field(default_factory=dict)  # layer name -> "layers/<group>[/layers/<group>...]"
+    renamed: dict = field(default_factory=dict)  # flat name -> the layer's name in its nested model
     swapped: set = field(default_factory=set)  # layers whose kernel's last two axes Keras stores swapped
     problems: list = field(default_factory=list)
 
@@ -48,8 +50,8 @@ def needs_flattening(entries) -> bool:
 def flatten(config) -> Flat:
     """The model config (`{class_name, config}`) as a flat functional body."""
     flat = Flat([], [], [])
-    taken: set = set()
     body = config["config"]
+    taken = {_name(e) for e in body.get("layers") or [] if isinstance(e, dict) and not _is_model(e)}
     if config.get("class_name") == "Sequential":
         outs = _sequential(body, None, "layers", flat, taken)
     else:
@@ -89,11 +91,14 @@ def _grouped(e) -> bool:
 
 
 def _unique(name, scope, taken) -> str:
-    """The layer's own name, or `scope.name` when another layer has it already."""
-    new = name if name not in taken else f"{scope}.{name}" if scope else name
-    i = 1
+    """A top-level layer's own name (reserved in `taken` before any nested model is
+    expanded); a nested one's, or `scope_name` when that is taken."""
+    if scope is None:
+        taken.add(name)
+        return name
+    new, i = (name if name not in taken else f"{scope}_{name}"), 1
     while new in taken:
-        new, i = f"{scope}.{name}_{i}", i + 1
+        new, i = f"{scope}_{name}_{i}", i + 1
     taken.add(new)
     return new
 
@@ -231,6 +236,8 @@ def _layer(e, alias, group, scope, flat, taken) -> list:
         e = _depthwise(e, flat)
     if group is not None:
         flat.groups[new] = group
+        if new != name:
+            flat.renamed[new] = name
     flat.layers.append(e)
     return [new]
 
@@ -276,7 +283,7 @@ def _custom_scale(e, flat, taken) -> str:
     if len(tensors) != 2 or not isinstance(scale, (int, float)):
         flat.layers.append(e)
         return name
-    scaled = _unique(f"{name}_scaled", None, taken)
+    scaled = _unique(f"{name}_scaled", name, taken)
     flat.layers.append(_layer_entry("Rescaling", scaled, {"scale": float(scale), "offset": 0.0}, [tensors[1]]))
     flat.layers.append(_layer_entry("Add", name, {}, [[tensors[0], _tensor(scaled)]]))
     return name

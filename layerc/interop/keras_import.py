@@ -27,6 +27,7 @@ class Translation:
     notes: list = field(default_factory=list)
     groups: dict = field(default_factory=dict)  # layer name -> its group in model.weights.h5
     swapped: set = field(default_factory=set)  # layers whose kernel Keras stores with the last two axes swapped
+    renamed: dict = field(default_factory=dict)  # a flattened layer's name -> its name in its nested model
 
 
 def translate(config) -> Translation:
@@ -75,10 +76,12 @@ def translate(config) -> Translation:
         data["train"] = train
     if flat is not None:
         tracked = [(c, n) for c, n in tracked if n in flat.groups]
-        groups, swapped = flat.groups, flat.swapped
+        groups, swapped, renamed = flat.groups, flat.swapped, flat.renamed
     else:
-        groups, swapped = {n: f"layers/{g}" for (_, n), g in zip(tracked, h5_groups([c for c, _ in tracked]))}, set()
-    return Translation(data, tracked, "Sequential" if cls == "Sequential" else "Functional", notes, groups, swapped)
+        groups = {n: f"layers/{g}" for (_, n), g in zip(tracked, h5_groups([c for c, _ in tracked]))}
+        swapped, renamed = set(), {}
+    return Translation(data, tracked, "Sequential" if cls == "Sequential" else "Functional", notes, groups,
+                       swapped, renamed)
 
 
 # -- model structure --------------------------------------------------------------------------
