@@ -684,6 +684,9 @@ def export(spec_or_run, output, weights=None, format=None, opset=None) -> tuple[
     model = build(spec)
     if weights is not None:
         load_weights(weights, model)
+    from .train.adapt import check_adapted
+
+    check_adapted(model)  # statistics still to adapt from training data: a located error
     classes = None
     if state is not None and state.is_file():
         try:

@@ -55,6 +55,8 @@ def randomise(model, seed=0):
     for node in model.nodes:
         if "moving_variance" in node.layer.weights:
             node.layer.weights["moving_variance"][...] = rng.uniform(0.5, 1.5, node.layer.weights["moving_variance"].shape)
+        if "variance" in node.layer.weights:  # Normalization's (adapted) statistics
+            node.layer.weights["variance"][...] = rng.uniform(0.5, 1.5, node.layer.weights["variance"].shape)
 
 
 def compare(model, x, atol=2e-5):

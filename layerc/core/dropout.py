@@ -9,7 +9,9 @@ class Dropout(Layer):
     """Inverted dropout (Keras `Dropout`): kept units are scaled by 1 / (1 - rate).
 
     Args (spec): rate, the fraction dropped; noise_shape, the mask's shape without the
-    batch axis (None entries: the input's size; 1: the mask is shared along that axis).
+    batch axis (None entries: the input's size; 1: the mask is shared along that axis), or
+    with it, as Keras writes it: a batch entry of 1 shares one mask across the batch, None or
+    a batch size draws one per sample (Keras fails on a batch of another size than a fixed one).
 
     Shapes: X (batch, ...) -> Y, same shape.
     """
@@ -17,13 +19,14 @@ class Dropout(Layer):
     def output_shape(self, input_shape):
         noise = self.spec.noise_shape
         if noise is not None:
-            if len(noise) != len(input_shape):
+            if len(noise) not in (len(input_shape), len(input_shape) + 1):
                 raise ShapeError(
                     f"Dropout noise_shape {list(noise)} has {len(noise)} dimensions but the "
                     f"input shape {tuple(input_shape)} has {len(input_shape)}",
-                    "give one noise_shape entry per input dimension (batch axis excluded)",
+                    "give one noise_shape entry per input dimension (batch axis excluded), "
+                    "or one more for the batch axis first, as Keras writes it",
                 )
-            for n, d in zip(noise, input_shape):
+            for n, d in zip(noise[len(noise) - len(input_shape):], input_shape):
                 if n is not None and n != 1 and d is not None and n != d:
                     raise ShapeError(
                         f"Dropout noise_shape {list(noise)} does not broadcast to the "
@@ -33,10 +36,13 @@ class Dropout(Layer):
         return tuple(input_shape)
 
     def _noise_shape(self, X):
-        if self.spec.noise_shape is None:
+        noise = self.spec.noise_shape
+        if noise is None:
             return X.shape
-        return (X.shape[0], *(d if n is None else n
-                              for n, d in zip(self.spec.noise_shape, X.shape[1:])))
+        batch = X.shape[0]
+        if len(noise) == X.ndim:
+            batch, noise = (1 if noise[0] == 1 else batch), noise[1:]
+        return (batch, *(d if n is None else n for n, d in zip(noise, X.shape[1:])))
 
     def forward(self, X, training, mask=None):
         rate = self.spec.rate

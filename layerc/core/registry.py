@@ -65,6 +65,7 @@ LAYERS = {
     "ELU": "activation_layers:ELU",
     "Softmax": "activation_layers:Softmax",
     "LayerScale": "activation_layers:LayerScale",
+    "Normalization": "normalization_pre:Normalization",
 }
 
 

@@ -130,11 +130,16 @@ def _read_weights(store, model, tr, notes) -> dict:
             if have != want:
                 raise KerasError(f"{store.source}: {node.layer.spec.type} '{node.name}' has {have} weight arrays "
                                  f"in {base}/{sub}, the config needs {want}")
+        counted = node.layer.spec.type == "Normalization"  # its count is an integer
         for w, p in zip(ws, paths):
             swap = node.name in tr.swapped and len(w.shape) == 4
             shape = (*w.shape[:2], w.shape[3], w.shape[2]) if swap else w.shape
-            a = store.array(f"{base}/{p}", shape, f"{node.name} {w.name}")
+            a = store.array(f"{base}/{p}", shape, f"{node.name} {w.name}",
+                            "fiu" if counted and w.name == "count" else "f")
             arrays[f"{node.name}/{w.name}"] = (a.transpose(0, 1, 3, 2) if swap else a).astype(dtype, copy=False)
+        if counted and f"{node.name}/count" in arrays:
+            count = arrays[f"{node.name}/count"]  # Keras's adapt leaves it 0: the file's statistics
+            count[...] = max(float(count), 1.0)   # are the layer's, not to be adapted again
     if store.has("optimizer"):
         notes.append("weights: the optimizer's state in the file is not imported (training starts afresh)")
     for _, name in tr.keras_layers:

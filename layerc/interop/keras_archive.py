@@ -157,7 +157,7 @@ class H5Weights:
             node = node[part]
         return node
 
-    def array(self, path: str, shape: tuple, what: str):
+    def array(self, path: str, shape: tuple, what: str, kinds: str = "f"):
         import h5py
         import numpy as np
 
@@ -166,8 +166,9 @@ class H5Weights:
             raise KerasError(f"{self.source}: no weight {path} for {what}")
         if ds.is_virtual or ds.id.get_create_plist().get_external_count():
             raise KerasError(f"{self.source}: {path} is stored outside the file; refused")
-        if ds.dtype.kind != "f":
-            raise KerasError(f"{self.source}: {path} ({what}) is {ds.dtype}, not floating point")
+        if ds.dtype.kind not in kinds:
+            raise KerasError(f"{self.source}: {path} ({what}) is {ds.dtype}, not "
+                             + ("floating point" if kinds == "f" else "a number"))
         if tuple(ds.shape) != tuple(shape):
             raise KerasError(f"{self.source}: {path} ({what}) has shape {tuple(ds.shape)}, the config "
                              f"needs {tuple(shape)}")

@@ -27,7 +27,7 @@ EXPORTS = frozenset({
     "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "AveragePooling1D", "GlobalMaxPooling1D",
     "Multiply", "Subtract", "Average", "Maximum", "Minimum", "MultiHeadAttention", "TimeDistributed",
     "Rescaling", "RepeatVector", "Permute", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
-    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale",
+    "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "LayerScale", "Normalization",
 })
 # Layer types whose Keras class is not in keras.layers: (module, registered name)
 KERAS_MODULES = {"LayerScale": ("keras.src.applications.convnext", "LayerScale")}
@@ -170,6 +170,9 @@ def _layer(node, dtype) -> dict:
     entry = keras_object("keras.layers", node.layer.spec.type, layer_args(node.layer.spec, node.name, dtype))
     if node.layer.spec.type in KERAS_MODULES:
         entry["module"], entry["registered_name"] = KERAS_MODULES[node.layer.spec.type]
+    noise = getattr(node.layer.spec, "noise_shape", None)
+    if noise is not None and len(noise) == len(node.input_shape) + 1:
+        entry["config"]["noise_shape"] = list(noise)  # the spec's has the batch axis already
     shape = node.input_shape
     batch = [[None, *s] for s in shape] if node.layer.multi_input else [None, *shape]
     if node.layer.spec.type == "MultiHeadAttention":
@@ -257,6 +260,9 @@ def weights_h5(model, groups, model_name: str) -> bytes:
                 continue
             names = list(node.layer.weights)
             for key, sub in zip(names, weight_paths(node.layer.spec, names)):
-                f[f"{base}/{sub}"] = node.layer.weights[key]
+                value = node.layer.weights[key]
+                if node.layer.spec.type == "Normalization" and key == "count":  # Keras's is an int32
+                    value = value.astype("int32")
+                f[f"{base}/{sub}"] = value
         f.create_group("vars").attrs["name"] = model_name
     return buf.getvalue()

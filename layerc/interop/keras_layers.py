@@ -141,12 +141,14 @@ def _field(cls, key, value, layer):
     if key in WINDOW_FIELDS and isinstance(value, list):
         return compact(value)
     if key == "noise_shape" and value is not None:
-        if not isinstance(value, list) or not value or value[0] is not None:
-            layer.bad(f"noise_shape {value!r} fixes the batch axis (layerc's noise_shape leaves it free)")
+        if not isinstance(value, list) or not value:
+            layer.bad(f"noise_shape {value!r} is not a shape")
             return _SKIP
-        return value[1:]
+        return value[1:] if value[0] is None else value  # a fixed batch entry kept, with its axis
     if key == "axis" and cls == "LayerNormalization" and isinstance(value, list) and len(value) == 1:
         return value[0]
+    if key == "axis" and cls == "Normalization" and value in ([], None):
+        return None  # Keras writes axis=None as ()
     if key == "data_format" and value == "channels_last":
         return None  # SpatialDropout2D's None
     if key == "attention_axes" and value in ([1], [-2], 1, -2):

@@ -747,6 +747,6 @@ _LAYERS = {
     "PositionEmbedding": _position, "TimeDistributed": _time_distributed, "MultiHeadAttention": _attention,
 }
 
-from .onnx_activations import LAYERS as _ACTIVATION_LAYERS  # noqa: E402  Keras's activation layers
+from .onnx_keras_layers import LAYERS as _KERAS_LAYERS  # noqa: E402  the layers keras.applications needs
 
-_LAYERS.update(_ACTIVATION_LAYERS)
+_LAYERS.update(_KERAS_LAYERS)

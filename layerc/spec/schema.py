@@ -51,7 +51,8 @@ DESCRIPTIONS = {
     "go_backwards": "read the sequence backwards", "unit_forget_bias": "start the forget gate's bias at 1",
     "reset_after": "apply the reset gate after the matrix product (Keras 3 / CuDNN style)",
     "merge_mode": "how the two directions are combined", "rate": "fraction of units dropped",
-    "noise_shape": "shape of the dropout mask, without the batch axis",
+    "noise_shape": "shape of the dropout mask, without the batch axis, or with it first as Keras "
+                   "writes it (1 there: one mask for the whole batch)",
     "axis": "axis (or axes) to work along", "momentum": "momentum factor", "epsilon": "small constant for stability",
     "center": "learn a shift (beta)", "scale": "learn a scale (gamma)",
     "input_dim": "vocabulary size", "output_dim": "size of each embedding vector",

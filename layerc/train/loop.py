@@ -155,6 +155,10 @@ class Trainer:
         n = len(y[0]) if self.multi else len(y)
         if n == 0:
             raise TrainingError("the training set is empty")
+        from .adapt import adapt
+
+        for line in adapt(self.model, xs, batch_size):  # Normalization's statistics, before the first step
+            self.note(line)
         steps = math.ceil(n / batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)

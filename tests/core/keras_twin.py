@@ -14,6 +14,8 @@ def keras_layer(keras, spec, name=None):
         args["layer"] = keras_layer(keras, spec.layer)
     if spec.type == "PositionEmbedding":
         return position_embedding(keras)(name=name, **args)
+    if spec.type == "Normalization":
+        args["axis"] = spec.axis  # None is Keras's "one mean over everything", not its default
     if spec.type == "LayerScale":  # keras.applications.convnext's, not in keras.layers
         from keras.src.applications.convnext import LayerScale
 

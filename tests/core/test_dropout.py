@@ -82,7 +82,8 @@ def test_output_shape_and_errors():
     layer = make_layer(S.Dropout(rate=0.5, noise_shape=[1, 4]), "d", 0)
     assert layer.output_shape((None, 4)) == (None, 4)
     with pytest.raises(ShapeError, match="2 dimensions but the input shape"):
-        layer.output_shape((4,))
+        layer.output_shape((4, 2, 4))
+    assert layer.output_shape((4,)) == (4,)  # [1, 4] for a vector: Keras's form, batch axis first
     with pytest.raises(ShapeError, match="does not broadcast"):
         layer.output_shape((3, 5))
 

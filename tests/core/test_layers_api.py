@@ -68,6 +68,7 @@ CASES = {
     "ELU": ([6], "ELU: {alpha: 0.5}", "float"),
     "Softmax": ([3, 4], "Softmax: {axis: 1}", "float"),
     "LayerScale": ([3, 4], "LayerScale: {init_values: 0.2, projection_dim: 4}", "float"),
+    "Normalization": ([3, 4], "Normalization: {axis: [1, 2], mean: 0.5, variance: 2.0}", "float"),
 }
 
 

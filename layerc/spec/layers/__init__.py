@@ -25,7 +25,7 @@ FAMILIES = {
                 "GlobalAveragePooling2D", "GlobalMaxPooling2D", "AveragePooling1D", "GlobalMaxPooling1D"],
     "recurrent": ["SimpleRNN", "LSTM", "GRU", "Bidirectional"],
     "dropout": ["Dropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"],
-    "normalization": ["BatchNormalization", "LayerNormalization"],
+    "normalization": ["BatchNormalization", "LayerNormalization", "Normalization"],
     "embedding": ["Embedding", "PositionEmbedding"],
     "reshape": ["Flatten", "Reshape", "RepeatVector", "Permute"],
     "attention": ["MultiHeadAttention"],

@@ -9,7 +9,7 @@ from .base import Fraction, LayerSpec, NonNegInt, PosInt
 class Dropout(LayerSpec):
     type: Literal["Dropout"] = "Dropout"
     rate: Fraction
-    noise_shape: Optional[list[Optional[PosInt]]] = None  # without the batch axis
+    noise_shape: Optional[list[Optional[PosInt]]] = None  # without the batch axis, or with it first
     seed: Optional[NonNegInt] = None
 
 

@@ -1,5 +1,6 @@
-"""ONNX forms of Keras's activation layers (ReLU, LeakyReLU, PReLU, ELU, Softmax) and
-ConvNeXt's LayerScale; each (graph, node, x, mask) -> (output value, output mask), as in onnx.py."""
+"""ONNX forms of the layers keras.applications needs: Keras's activation layers (ReLU,
+LeakyReLU, PReLU, ELU, Softmax), ConvNeXt's LayerScale and Normalization; each
+(graph, node, x, mask) -> (output value, output mask), as in onnx.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -55,3 +56,20 @@ def _layer_scale(g, node, x, mask):
 
 LAYERS = {"ReLU": _relu, "LeakyReLU": _leaky_relu, "PReLU": _prelu, "ELU": _elu, "Softmax": _softmax,
           "LayerScale": _layer_scale}
+
+
+def _normalization(g, node, x, mask):
+    from ..core.normalization_pre import EPSILON
+
+    layer, s = node.layer, node.layer.spec
+    ndim = len(node.input_shape) + 1
+    mean, variance = (s.mean, s.variance) if s.mean is not None else (_w(node, "mean"), _w(node, "variance"))
+    m = np.asarray(layer._broadcast(ndim, mean), np.float32)
+    d = np.maximum(np.sqrt(np.asarray(layer._broadcast(ndim, variance), np.float32)), np.float32(EPSILON))
+    m, d = g.const(m[0], "mean"), g.const(d[0], "std")
+    if s.invert:
+        return g.op("Add", [g.op("Mul", [x, d]), m]), mask
+    return g.op("Div", [g.op("Sub", [x, m]), d]), mask
+
+
+LAYERS["Normalization"] = _normalization
