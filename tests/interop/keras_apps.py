@@ -29,7 +29,7 @@ def redraw(model, x, seed=0):
     equal, which would hide a wrong layer): kernels N(0, 2/fan_in), small random biases,
     random BatchNormalization/LayerNormalization scales and shifts, LayerScale near 1, and
     BatchNormalization moving statistics set to the batch statistics of `x` (one pass in
-    training mode with momentum 0), then perturbed."""
+    training mode with momentum 0 and no dropout), then perturbed."""
     rng = np.random.default_rng(seed)
     layers = list(sublayers(model))
     for layer in layers:
@@ -58,9 +58,14 @@ def redraw(model, x, seed=0):
     bns = [lay for lay in layers if type(lay).__name__ == "BatchNormalization"]
     if bns:
         saved = [b.momentum for b in bns]
+        drops = [(lay, lay.rate) for lay in layers if hasattr(lay, "rate") and "Dropout" in type(lay).__name__]
         for b in bns:
             b.momentum = 0.0
+        for lay, _ in drops:  # the statistics of the inference path (EfficientNet drops whole blocks)
+            lay.rate = 0.0
         model(x, training=True)
+        for lay, rate in drops:
+            lay.rate = rate
         for b, m in zip(bns, saved):
             b.momentum = m
             mean, var = b.moving_mean.numpy(), b.moving_variance.numpy()
@@ -119,7 +124,8 @@ def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
     workdir = Path(workdir)
     rng = np.random.default_rng(seed + 1)
     x = rng.normal(0.0, 1.0, (n, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
-    redraw_keras(keras, kmodel, x, seed)
+    calibration = rng.normal(0.0, 1.0, (16, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
+    redraw_keras(keras, kmodel, calibration, seed)
     src = workdir / "source.keras"
     kmodel.save(src)
     want = np.asarray(kmodel.predict(x, verbose=0))
