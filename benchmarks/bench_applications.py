@@ -21,6 +21,7 @@ with its reason.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -58,7 +59,8 @@ def run(keras, arch, include_top, pooling) -> dict:
         try:
             row.update(round_trip(keras, model, d))
         except Exception as e:
-            row["failed"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            row["failed"] = f"{type(e).__name__}: " + "; ".join(sorted(set(
+                line.strip() for line in str(e).splitlines()[1:] or str(e).splitlines())))
     return row
 
 
@@ -90,15 +92,32 @@ def main(argv=None) -> int:
     p.add_argument("--archs", nargs="*", help="these architectures only (default: every one)")
     p.add_argument("--quick", action="store_true", help="the smallest member of each family only")
     p.add_argument("--no-readme", action="store_true", help="print the table, leave README.md alone")
+    p.add_argument("--rows", type=Path, help="append each row to this JSON-lines file as it is measured")
+    p.add_argument("--table-from", type=Path, help="write the table of the rows in this file (measure nothing)")
     args = p.parse_args(argv)
+    if args.table_from:
+        rows = [json.loads(line) for line in args.table_from.read_text().splitlines() if line.strip()]
+        order = {a: i for i, a in enumerate(a for f in FAMILIES for a in f)}
+        rows.sort(key=lambda r: (order.get(r["arch"], 99), not r["top"]))
+        text = table(rows) + "\n\nMeasured with `python benchmarks/bench_applications.py` (Keras on torch, a shared 2-core machine)."
+        print(text)
+        if not args.no_readme:
+            write_readme(text)
+        return 0
     import keras
 
-    archs = args.archs or [f[0] for f in FAMILIES] if args.quick or args.archs else [a for f in FAMILIES for a in f]
+    if args.archs:
+        archs = args.archs
+    else:
+        archs = [f[0] for f in FAMILIES] if args.quick else [a for f in FAMILIES for a in f]
     rows, t0 = [], time.perf_counter()
     for i, arch in enumerate(archs):
         for top, pooling in ((True, None), (False, "avg" if i % 2 == 0 else "max")):
             rows.append(run(keras, arch, top, pooling))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
+            if args.rows:
+                with open(args.rows, "a") as f:
+                    f.write(json.dumps(rows[-1]) + "\n")
     text = table(rows) + (f"\n\nMeasured with `python benchmarks/bench_applications.py` "
                           f"({time.perf_counter() - t0:.0f} s, Keras {keras.__version__} on torch, "
                           f"a shared 2-core machine).")

@@ -106,3 +106,28 @@ def test_flat_names_are_unique_and_weights_land_in_their_layers(keras, tmp_path)
     assert {n.name for n in model.nodes} == {"d", "second_d"}, text
     first, second = (lay for lay in k.layers if hasattr(lay, "layers"))
     np.testing.assert_array_equal(model.nodes[1].layer.weights["kernel"], second.layers[0].get_weights()[0])
+
+
+def test_frozen_backbone_batchnorm_runs_in_inference_mode_and_only_the_head_trains(keras, tmp_path):
+    """Transfer learning as Keras users do it: the imported frozen backbone's
+    BatchNormalization uses its moving statistics in training mode too (Keras's outputs in
+    training mode equal layerc's), and fitting changes the head's weights only."""
+    L = keras.layers
+    backbone = keras.Sequential([keras.Input((8, 8, 2)), L.Conv2D(4, 3, name="conv"), L.BatchNormalization(name="bn"),
+                                 L.ReLU(name="relu"), L.GlobalAveragePooling2D(name="gap")], name="backbone")
+    backbone.trainable = False
+    k = keras.Sequential([keras.Input((8, 8, 2)), backbone, L.Dense(3, activation="softmax", name="head")])
+    model, _ = round_trip(keras, tmp_path, k)
+    x = np.random.default_rng(3).normal(2.0, 3.0, (16, 8, 8, 2)).astype(np.float32)  # far from the moving stats
+    ours, _ = model.forward(x, training=True)
+    np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(k(x, training=True)), atol=1e-5)
+    before = {n.name: {w: a.copy() for w, a in n.layer.weights.items()} for n in model.nodes if n.layer.weights}
+    from layerc.spec.train import TrainSpec
+
+    model.trainer(TrainSpec.model_validate({"optimizer": {"type": "sgd", "learning_rate": 0.5},
+                                            "loss": "sparse_categorical_crossentropy"}))
+    model.fit(x, np.arange(16) % 3, epochs=2, batch_size=8, verbose=0)
+    for name, ws in before.items():
+        node = next(n for n in model.nodes if n.name == name)
+        same = all(np.array_equal(node.layer.weights[w], a) for w, a in ws.items())
+        assert same == (name != "head"), name
