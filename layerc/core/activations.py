@@ -133,6 +133,12 @@ def hard_sigmoid(Z):
     return Y, lambda dY: dY * ((Z > -3) & (Z < 3)) / Z.dtype.type(6)
 
 
+def hard_silu(Z):
+    """Keras 3 (MobileNetV3's hard swish): x * relu6(x + 3) / 6."""
+    H, dH = hard_sigmoid(Z)
+    return Z * H, lambda dY: dY * H + dH(dY * Z)
+
+
 def _sigmoid(Z):
     # Split by sign so exp never overflows.
     E = xp.exp(-xp.abs(Z))
@@ -186,6 +192,7 @@ ACTIVATIONS = {
     "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
     "gelu": gelu, "elu": elu, "selu": selu, "leaky_relu": leaky_relu, "silu": silu,
     "swish": silu, "softplus": softplus, "softsign": softsign, "hard_sigmoid": hard_sigmoid,
+    "hard_silu": hard_silu, "hard_swish": hard_silu,
 }
 
 

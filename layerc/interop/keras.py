@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .keras_config import KerasError, h5_groups, weight_paths
+from .keras_config import KerasError, weight_paths
 
 INSTALL = 'reading and writing Keras files needs h5py: pip install "layerc[keras]"'
 
@@ -112,14 +112,15 @@ def _read_weights(store, model, tr, notes) -> dict:
     """{'layer/weight': array} from the h5, each dataset's shape checked before it is read."""
     import numpy as np
 
-    groups = dict(zip((n for _, n in tr.keras_layers), h5_groups([c for c, _ in tr.keras_layers])))
     dtype = np.dtype(model.spec.dtype)
     arrays = {}
     for node in model.weight_nodes():
         ws = node.layer.weight_specs(node.input_shape)
-        base = f"layers/{groups[node.name]}"
+        if not ws and node.name not in tr.groups:
+            continue  # a layer made from an op (x + 3.0 as a Rescaling): Keras saves nothing for it
+        base = tr.groups[node.name]
         owner = store.attr_name(f"{base}/vars")
-        if owner is not None and owner != node.name:
+        if owner is not None and owner != tr.renamed.get(node.name, node.name):
             raise KerasError(f"{store.source}: the weights do not fit the config: {base} holds layer "
                              f"{owner!r}, the config puts {node.name!r} there")
         paths = weight_paths(node.layer.spec, [w.name for w in ws])
@@ -131,16 +132,18 @@ def _read_weights(store, model, tr, notes) -> dict:
                                  f"in {base}/{sub}, the config needs {want}")
         counted = node.layer.spec.type == "Normalization"  # its count is an integer
         for w, p in zip(ws, paths):
-            arrays[f"{node.name}/{w.name}"] = store.array(f"{base}/{p}", w.shape, f"{node.name} {w.name}",
-                                                          "fiu" if counted and w.name == "count" else "f"
-                                                          ).astype(dtype, copy=False)
+            swap = node.name in tr.swapped and len(w.shape) == 4
+            shape = (*w.shape[:2], w.shape[3], w.shape[2]) if swap else w.shape
+            a = store.array(f"{base}/{p}", shape, f"{node.name} {w.name}",
+                            "fiu" if counted and w.name == "count" else "f")
+            arrays[f"{node.name}/{w.name}"] = (a.transpose(0, 1, 3, 2) if swap else a).astype(dtype, copy=False)
         if counted and f"{node.name}/count" in arrays:
             count = arrays[f"{node.name}/count"]  # Keras's adapt leaves it 0: the file's statistics
             count[...] = max(float(count), 1.0)   # are the layer's, not to be adapted again
     if store.has("optimizer"):
         notes.append("weights: the optimizer's state in the file is not imported (training starts afresh)")
     for _, name in tr.keras_layers:
-        if name not in {n.name for n in model.nodes} and store.count(f"layers/{groups[name]}/vars"):
+        if name not in {n.name for n in model.nodes} and store.count(f"{tr.groups[name]}/vars"):
             notes.append(f"weights: layer {name!r}'s arrays are not imported")
     return arrays
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .keras_compile import train_section
-from .keras_config import KerasError, is_builtin
+from .keras_config import KerasError, h5_groups, is_builtin
+from .keras_flatten import flatten, needs_flattening
 from .keras_layers import INPUT_KEYS, Problems, layer_args, usable_name
 
 _INPUT_DTYPES = {"float32": "float32", "float64": "float64", "int32": "int32", "int64": "int32",
@@ -24,6 +25,9 @@ class Translation:
     keras_layers: list  # (class name, layer name) of each tracked layer, in model.layers order
     kind: str  # Sequential or Functional
     notes: list = field(default_factory=list)
+    groups: dict = field(default_factory=dict)  # layer name -> its group in model.weights.h5
+    swapped: set = field(default_factory=set)  # layers whose kernel Keras stores with the last two axes swapped
+    renamed: dict = field(default_factory=dict)  # a flattened layer's name -> its name in its nested model
 
 
 def translate(config) -> Translation:
@@ -41,7 +45,13 @@ def translate(config) -> Translation:
         raise KerasError("the model config has no list of layers")
     problems, notes = [], []
     dtypes = set()
-    if cls == "Sequential":
+    flat = None
+    if needs_flattening(entries):
+        flat = flatten(config)
+        problems += flat.problems
+        body = {**body, "layers": flat.layers, "input_layers": flat.input_layers, "output_layers": flat.output_layers}
+        data, tracked = _functional(body, flat.layers, problems, notes, dtypes)
+    elif cls == "Sequential":
         data, tracked = _sequential(config, entries, problems, notes, dtypes)
     else:
         data, tracked = _functional(body, entries, problems, notes, dtypes)
@@ -64,7 +74,14 @@ def translate(config) -> Translation:
     data = {**head, **data}
     if train:
         data["train"] = train
-    return Translation(data, tracked, "Sequential" if cls == "Sequential" else "Functional", notes)
+    if flat is not None:
+        tracked = [(c, n) for c, n in tracked if n in flat.groups]
+        groups, swapped, renamed = flat.groups, flat.swapped, flat.renamed
+    else:
+        groups = {n: f"layers/{g}" for (_, n), g in zip(tracked, h5_groups([c for c, _ in tracked]))}
+        swapped, renamed = set(), {}
+    return Translation(data, tracked, "Sequential" if cls == "Sequential" else "Functional", notes, groups,
+                       swapped, renamed)
 
 
 # -- model structure --------------------------------------------------------------------------

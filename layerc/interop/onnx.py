@@ -24,6 +24,7 @@ _ELEMENTWISE = {
     "softmax": ("Softmax", {"axis": -1}), "elu": ("Elu", {"alpha": 1.0}),
     "leaky_relu": ("LeakyRelu", {"alpha": 0.2}), "softplus": ("Softplus", {}),
     "softsign": ("Softsign", {}), "hard_sigmoid": ("HardSigmoid", {"alpha": 1 / 6, "beta": 0.5}),
+    "hard_silu": ("HardSwish", {}), "hard_swish": ("HardSwish", {}),
 }
 # Keras activation -> (ONNX recurrent activation, alpha, beta) inside RNN/GRU/LSTM
 _RECURRENT_ACT = {

@@ -108,7 +108,7 @@ def _torch_fns():
         "softmax": lambda z: F.softmax(z, dim=-1), "gelu": F.gelu, "elu": F.elu,
         "selu": F.selu, "leaky_relu": lambda z: F.leaky_relu(z, 0.2), "silu": F.silu,
         "swish": F.silu, "softplus": F.softplus, "softsign": F.softsign,
-        "hard_sigmoid": F.hardsigmoid,
+        "hard_sigmoid": F.hardsigmoid, "hard_silu": F.hardswish, "hard_swish": F.hardswish,
     }
 
 
@@ -132,7 +132,7 @@ def test_torch_parity(name, dtype):
     np.testing.assert_allclose(Y, tY, rtol=tol * 2, atol=tol)
     # torch's hardsigmoid backward multiplies by the float constant 1.0f / 6.0f even in
     # float64, so its gradient is only float32-accurate.
-    gtol = 1e-7 if name == "hard_sigmoid" else tol * 5
+    gtol = 1e-7 if name in ("hard_sigmoid", "hard_silu", "hard_swish") else tol * 5
     np.testing.assert_allclose(backprop(dY), tdZ, rtol=gtol, atol=gtol)
 
 

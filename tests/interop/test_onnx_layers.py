@@ -14,7 +14,7 @@ from layerc.spec.layers import LAYER_TYPES
 
 BATCHES = (1, 5)
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu", "leaky_relu",
-               "silu", "swish", "softplus", "softsign", "hard_sigmoid"]
+               "silu", "swish", "softplus", "softsign", "hard_sigmoid", "hard_silu", "hard_swish"]
 
 
 def _float(shape, scale=1.0):

@@ -16,6 +16,7 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$", max_length=1
 ActivationName = Literal[
     "linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu",
     "leaky_relu", "silu", "swish", "softplus", "softsign", "hard_sigmoid",
+    "hard_silu", "hard_swish",
 ]
 InitializerName = Literal[
     "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",

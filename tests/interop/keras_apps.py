@@ -1,0 +1,145 @@
+"""`keras.applications` models as an oracle: built with weights=None, re-drawn so outputs
+differ from input to input, then Keras -> `layerc import` -> layerc == Keras -> export ->
+Keras `load_model` == Keras. Shared by tests/interop/test_applications.py and
+benchmarks/bench_applications.py."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+# architecture -> the smallest input side the application accepts (Keras's own minimum,
+# or the size below which its stride-32 stages have nothing left)
+MIN_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 71, "NASNetMobile": 32, "NASNetLarge": 32}
+
+
+def sublayers(model):
+    """Every layer, nested models' layers included (the models themselves left out)."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from sublayers(layer)
+        else:
+            yield layer
+
+
+def redraw(model, x, seed=0):
+    """Weights that keep each layer's output variance near its input's, so a deep random
+    network's outputs differ from input to input (Keras's initial weights make them nearly
+    equal, which would hide a wrong layer): kernels N(0, 2/fan_in), small random biases,
+    random BatchNormalization/LayerNormalization scales and shifts, LayerScale near 1, and
+    BatchNormalization moving statistics set to the batch statistics of `x` (one pass in
+    training mode with momentum 0 and no dropout), then perturbed."""
+    rng = np.random.default_rng(seed)
+    layers = list(sublayers(model))
+    for layer in layers:
+        kind = type(layer).__name__
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        new = []
+        for w, v in zip(ws, layer.weights):
+            name = v.path.rsplit("/", 1)[-1]
+            if not np.issubdtype(np.asarray(w).dtype, np.floating):
+                new.append(w)
+            elif w.ndim >= 2:
+                fan_in = int(np.prod(w.shape[:-2])) if kind == "DepthwiseConv2D" or "depthwise" in name \
+                    else int(np.prod(w.shape[:-1]))
+                new.append(rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), w.shape))
+            elif kind == "LayerScale" or name == "gamma" or name == "alpha":
+                new.append(rng.uniform(0.6, 1.4, w.shape))
+            elif name == "variance":
+                new.append(rng.uniform(0.5, 2.0, w.shape))
+            elif name in ("moving_mean", "moving_variance"):
+                new.append(w)
+            else:  # biases, beta, an adapted mean
+                new.append(rng.uniform(-0.2, 0.2, w.shape))
+        layer.set_weights(new)
+    bns = [lay for lay in layers if type(lay).__name__ == "BatchNormalization"]
+    if bns:
+        saved = [b.momentum for b in bns]
+        drops = [(lay, lay.rate) for lay in layers if hasattr(lay, "rate") and "Dropout" in type(lay).__name__]
+        for b in bns:
+            b.momentum = 0.0
+        for lay, _ in drops:  # the statistics of the inference path (EfficientNet drops whole blocks)
+            lay.rate = 0.0
+        model(x, training=True)
+        for lay, rate in drops:
+            lay.rate = rate
+        for b, m in zip(bns, saved):
+            b.momentum = m
+            mean, var = b.moving_mean.numpy(), b.moving_variance.numpy()
+            b.moving_mean.assign(mean + rng.uniform(-0.1, 0.1, mean.shape) * np.sqrt(var))
+            b.moving_variance.assign(var * rng.uniform(0.8, 1.25, var.shape))
+
+
+def redraw_keras(keras, model, x, seed=0):
+    """redraw, then the classifier scaled to unsaturated softmax outputs."""
+    redraw(model, x, seed)
+    _tame_logits(keras, model, x)
+
+
+def _tame_logits(keras, model, x):
+    """Scale the classifier so its softmax is not saturated (one-hot outputs hide errors)."""
+    last = model.layers[-1]
+    if getattr(getattr(last, "activation", None), "__name__", "") != "softmax":
+        return
+    z = np.asarray(keras.Model(model.inputs, last.input).predict(x, verbose=0), np.float64)
+    owner = last
+    if type(last).__name__ == "Dense":
+        W, b = last.get_weights()
+        z = z @ W + b
+    else:  # Activation('softmax') after the last kernel's (linear) Conv2D, Reshape, Flatten
+        owner = [lay for lay in sublayers(model) if lay.get_weights()][-1]
+    s = 1.5 / max(float(np.std(z)), 1e-12)
+    owner.set_weights([w * s for w in owner.get_weights()])
+
+
+def relative_error(ours, theirs) -> float:
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
+
+
+def spread(y) -> float:
+    """How much the outputs differ between the inputs of a batch, relative to their size."""
+    y = np.asarray(y, np.float64).reshape(len(y), -1)
+    return float(np.max(np.abs(y - y[0])) / max(np.max(np.abs(y)), 1e-30))
+
+
+def build(keras, arch, size=None, include_top=True, pooling=None, classes=10, **kw):
+    size = size or MIN_SIZE.get(arch, 32)
+    fn = getattr(keras.applications, arch)
+    return fn(weights=None, input_shape=(size, size, 3), include_top=include_top, pooling=pooling,
+              **({"classes": classes} if include_top else {}), **kw)
+
+
+def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
+    """Keras -> import -> layerc -> export -> Keras on a batch of n inputs: the errors
+    relative to the largest output, the times and the number of parameters."""
+    import layerc
+    from layerc.interop.keras import import_to_dir, save_keras
+    from layerc.runs import load_weights
+
+    workdir = Path(workdir)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.normal(0.0, 1.0, (n, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
+    calibration = rng.normal(0.0, 1.0, (16, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
+    redraw_keras(keras, kmodel, calibration, seed)
+    src = workdir / "source.keras"
+    kmodel.save(src)
+    want = np.asarray(kmodel.predict(x, verbose=0))
+    t0 = time.perf_counter()
+    import_to_dir(src, workdir / "imported")
+    t_import = time.perf_counter() - t0
+    model = layerc.build(layerc.load_spec(workdir / "imported" / "spec.yaml"))
+    load_weights(workdir / "imported" / "weights.npz", model)
+    ours = model.predict(x)
+    t0 = time.perf_counter()
+    save_keras(model, workdir / "back.keras")
+    t_export = time.perf_counter() - t0
+    back = keras.saving.load_model(workdir / "back.keras")
+    again = np.asarray(back.predict(x, verbose=0))
+    return {"params": int(kmodel.count_params()), "import_error": relative_error(ours, want),
+            "export_error": relative_error(again, want), "spread": spread(want),
+            "import_s": t_import, "export_s": t_export, "layers": len(model.nodes)}
