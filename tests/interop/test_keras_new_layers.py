@@ -5,8 +5,9 @@ runs the ONNX export with layerc's outputs."""
 import numpy as np
 import pytest
 
-from .keras_oracle import assert_same, feed, inputs_for, randomise_keras
+from .keras_oracle import assert_same
 from .test_keras_import import fresh_keras_names, imported  # noqa: F401  (the fixture)
+from .test_keras_import_layers import round_trip
 from layerc.interop.keras import save_keras
 
 IMG, SEQ = "input: {shape: [9, 8, 3]}", "input: {shape: [10, 4]}"
@@ -56,20 +57,6 @@ ONNX_CASES = [
     ("normalization_given_per_channel", SEQ, "- Normalization: {mean: [0.0, 1.0, 2.0, 3.0], "
      "variance: [1.0, 0.5, 2.0, 4.0]}"),
 ]
-
-
-def round_trip(keras, tmp_path, kmodel, seed=0):
-    randomise_keras(kmodel, seed)
-    kmodel.save(tmp_path / "source.keras")
-    model, text, _ = imported(tmp_path, tmp_path / "source.keras")
-    save_keras(model, tmp_path / "back.keras")
-    back = keras.saving.load_model(tmp_path / "back.keras")
-    for n in (6, 1):
-        xs = inputs_for(model, n=n, seed=seed + 1)
-        want = kmodel.predict(feed(xs), verbose=0)
-        assert_same(model.predict(feed(xs)), want)
-        assert_same(back.predict(feed(xs), verbose=0), want)
-    return model, text[text.index("layerc: 1"):]
 
 
 def test_activation_layers_round_trip(keras, tmp_path):
