@@ -5,6 +5,9 @@ numpy, no h5py, never keras itself.
 """
 from __future__ import annotations
 
+import math
+import struct
+
 from ..spec.names import snake_case
 
 
@@ -67,8 +70,21 @@ def regularizer_config(value) -> dict | None:
 
 
 def short_float(x: float) -> float:
-    """A float32 value as the decimal it was written as (0.0010000000474974513 -> 0.001)."""
-    return float(f"{float(x):.7g}")
+    """A float32 value as the decimal it was written as (0.0010000000474974513 -> 0.001): the
+    shortest decimal with the same float32. Any other float is kept whole (1/255 stays
+    0.00392156862745098, not 0.003921569, which would change Keras's outputs)."""
+    x = float(x)
+    if not math.isfinite(x) or _float32(x) != x:
+        return x
+    return next(float(f"{x:.{digits}g}") for digits in range(1, 10) if _float32(float(f"{x:.{digits}g}")) == x)
+
+
+def _float32(x: float) -> float:
+    """x rounded to the nearest float32 (inf when out of its range)."""
+    try:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:
+        return math.inf
 
 
 def compact(value):
