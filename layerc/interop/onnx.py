@@ -391,10 +391,15 @@ def _union(g, masks):
     """Keras's merged mask: None if any input is unmasked, else the union."""
     if any(m is None for m in masks):
         return None
-    mask = masks[0]
-    for m in masks[1:]:
-        mask = g.op("Or", [mask, m])
-    return mask
+    return _fold(g, "Or", masks)
+
+
+def _fold(g, op, xs):
+    """xs[0] op xs[1] op ...: a binary ONNX op over several tensors."""
+    out = xs[0]
+    for x in xs[1:]:
+        out = g.op(op, [out, x])
+    return out
 
 
 def _add(g, node, xs, masks):
@@ -722,10 +727,7 @@ def _attention_mask(g, node, xq, xv, masks):
         parts.append(g.const(np.tril(np.ones((T, S), bool))[None, None], "causal"))
     if not parts:
         return None
-    allowed = parts[0]
-    for p in parts[1:]:
-        allowed = g.op("And", [allowed, p])
-    return allowed
+    return _fold(g, "And", parts)
 
 
 # -- augmentation: the identity at inference (as in Keras), RandomCrop its centred window --------
