@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from layerc import jobs
 from layerc.cli import app
-from layerc.train.callbacks import Callback
+
+from ..train.test_issue18_train import StopAfterEpoch
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = str(ROOT / "specs" / "mnist_cnn.yaml")
@@ -21,15 +22,6 @@ def layerc(*args):
     """The CLI through Typer's runner: (exit code, output)."""
     r = runner.invoke(app, [str(a) for a in args])
     return r.exit_code, r.output
-
-
-class StopAfterEpoch(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        if epoch + 1 == self.epoch:
-            trainer.stop_requested = True
 
 
 def printed_epochs(output: str) -> dict:
