@@ -55,14 +55,20 @@ resources: {{cpus_per_trial: 1}}
 
 @pytest.fixture
 def sweep_dir(tmp_path):
-    """A folder with spec.yaml, data.npz (300 samples) and a writer for sweep.yaml."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((300, 12)).astype(np.float32)
-    y = ((x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)).astype(np.int64)
-    np.savez(tmp_path / "data.npz", x=x, y=y)
+    """A folder with spec.yaml, data.npz (300 samples, or `rows`) and a writer for sweep.yaml."""
+
+    def data(rows):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((rows, 12)).astype(np.float32)
+        y = ((x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)).astype(np.int64)
+        np.savez(tmp_path / "data.npz", x=x, y=y)
+
+    data(300)
     (tmp_path / "spec.yaml").write_text(SPEC)
 
-    def write(samples=2, epochs=2, text=None, name="sweep.yaml"):
+    def write(samples=2, epochs=2, text=None, name="sweep.yaml", rows=None):
+        if rows is not None:
+            data(rows)
         path = tmp_path / name
         path.write_text(text if text is not None else SWEEP.format(samples=samples, epochs=epochs))
         return path

@@ -121,9 +121,11 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(cluster, sw
 
 def test_killed_worker_node_the_sweep_finishes_and_the_trial_is_retried(cluster, sweep_dir, tmp_path):
     """Last in this module: it kills the second node."""
-    out, epochs = tmp_path / "out", 25  # small batches, many epochs: trials last long enough to be cut
+    # ~0.5 s epochs (8,000 rows, batch 4): the trial is still running when its node goes, however
+    # late the kill comes after its first epoch (with 300 rows all 25 epochs took under a second)
+    out, epochs = tmp_path / "out", 12
     text = SWEEP.format(samples=2, epochs=epochs).replace("{train.epochs:", "{train.batch_size: 4, train.epochs:")
-    p = subprocess.Popen([sys.executable, "-m", "layerc", "sweep", str(sweep_dir(text=text)),
+    p = subprocess.Popen([sys.executable, "-m", "layerc", "sweep", str(sweep_dir(text=text, rows=8000)),
                           "--output", str(out), "--address", cluster.address], cwd=ROOT, env=env(),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     worker = cluster.ids["worker"]
