@@ -136,14 +136,14 @@ def _tune_config(f, planned, max_concurrent, mods):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    if f.search == "optuna":
-        search = mods["OptunaSearch"](seed=f.seed)
-    else:
-        search = BasicVariantGenerator(random_state=f.seed)
+    if f.search == "optuna":  # a Searcher: Tune limits it with max_concurrent_trials
+        search, limit = mods["OptunaSearch"](seed=f.seed), max_concurrent
+    else:  # Tune ignores max_concurrent_trials for a generator passed in: it takes its own limit
+        search, limit = BasicVariantGenerator(random_state=f.seed, max_concurrent=max_concurrent or 0), None
     scheduler = FIFOScheduler() if f.scheduler == "fifo" else ASHAScheduler(
         time_attr="training_iteration", max_t=max(planned, 1), grace_period=1, reduction_factor=2)
     return tune.TuneConfig(metric=f.metric, mode=f.mode, num_samples=1 if f.search == "grid" else f.samples,
-                           search_alg=search, scheduler=scheduler, max_concurrent_trials=max_concurrent,
+                           search_alg=search, scheduler=scheduler, max_concurrent_trials=limit,
                            reuse_actors=False)
 
 

@@ -76,6 +76,24 @@ def test_embedded_two_trial_sweep(sweep_dir, tmp_path):
     assert best.train.epochs == 2
 
 
+def test_max_concurrent_one_runs_one_trial_at_a_time(sweep_dir, tmp_path):
+    """On 2 cores 2 trials would overlap; --max-concurrent 1 must hold for random and grid
+    search (Tune ignores its max_concurrent_trials for a variant generator passed in; optuna
+    goes through Tune's own ConcurrencyLimiter)."""
+    text = SWEEP.format(samples=3, epochs=2)
+    r = _sweep(sweep_dir(text=text), "--output", tmp_path / "out", "--max-concurrent", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    running, most = set(), 0
+    for line in r.stdout.splitlines():
+        trial, _, state = line.partition(": ")
+        if state.startswith("running ("):
+            running.add(trial)
+        elif state.startswith(("done", "failed")):
+            running.discard(trial)
+        most = max(most, len(running))
+    assert most == 1 and len(_trials(tmp_path / "out")) == 3, r.stdout
+
+
 def test_cluster_places_trials_on_both_nodes(cluster, sweep_dir, tmp_path):
     out = tmp_path / "out"
     text = SWEEP.format(samples=2, epochs=2) + "search: optuna\n"
