@@ -144,7 +144,7 @@ def _tune_config(f, planned, max_concurrent, mods):
         time_attr="training_iteration", max_t=max(planned, 1), grace_period=1, reduction_factor=2)
     return tune.TuneConfig(metric=f.metric, mode=f.mode, num_samples=1 if f.search == "grid" else f.samples,
                            search_alg=search, scheduler=scheduler, max_concurrent_trials=limit,
-                           reuse_actors=False)
+                           reuse_actors=True)
 
 
 def _import_ray(search: str) -> dict:

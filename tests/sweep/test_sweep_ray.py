@@ -95,11 +95,12 @@ def test_max_concurrent_one_runs_one_trial_at_a_time(sweep_dir, tmp_path):
 
 
 def test_cluster_places_trials_on_both_nodes(cluster, sweep_dir, tmp_path):
-    out = tmp_path / "out"
-    text = SWEEP.format(samples=2, epochs=2) + "search: optuna\n"
-    r = _sweep(sweep_dir(text=text), "--output", out, "--address", cluster.address)
+    out = tmp_path / "out"  # ~5 s trials: both run at once (a short one would end first and lend its actor)
+    text = SWEEP.format(samples=2, epochs=10) + "search: optuna\n"
+    r = _sweep(sweep_dir(text=text.replace("{train.epochs:", "{train.batch_size: 4, train.epochs:"), rows=8000),
+               "--output", out, "--address", cluster.address)
     assert r.returncode == 0, r.stdout + r.stderr
-    trials, _ = _check_complete(out, 2, 2)
+    trials, _ = _check_complete(out, 2, 10)
     assert all(t["threads"] == {"layerc": 1, "openblas": 1} for t in trials.values())
     nodes = {t["attempts"][-1]["node"] for t in trials.values()}
     assert nodes == set(cluster.ids.values())  # one trial on the head, one on the second node
