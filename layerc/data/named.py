@@ -1,5 +1,6 @@
 """Data for a model with several inputs or outputs: an .npz with one array per model input
-and per output, named after them (`x_keys`/`y_keys` where the file's names differ).
+and per output, named after them (`x_keys`/`y_keys` where the file's names differ), or a CSV
+whose `features`/`target` mappings give each input's and output's columns.
 
 Splits, limit and shuffling are the single-array loader's (same seeds, stratified on the
 first output's labels); `rescale` and `standardize` apply to every float input, each

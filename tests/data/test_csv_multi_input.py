@@ -153,3 +153,18 @@ def test_interrupted_then_resumed_from_a_csv_is_bit_exact(folder, stop_after):
     strip = [line.rsplit(",", 1)[0] for line in (whole.run_dir / "metrics.csv").read_text().splitlines()]
     assert "seconds" in (whole.run_dir / "metrics.csv").read_text().splitlines()[0].rsplit(",", 1)[1]
     assert strip == [line.rsplit(",", 1)[0] for line in (done.run_dir / "metrics.csv").read_text().splitlines()]
+
+
+def test_standardised_csv_trains_and_evaluates_as_the_same_npz(folder):
+    """Each input standardised with its own training statistics, from a CSV as from an .npz:
+    the same weights bit for bit, and the same per-output test metrics."""
+    for name in ("csv", "npz"):
+        text = (folder / f"{name}.yaml").read_text()
+        (folder / f"{name}.yaml").write_text(text.replace("  validation_split: 0.2\n",
+                                                          "  validation_split: 0.2\n  standardize: true\n"))
+    runs = {name: jobs.train(folder / f"{name}.yaml", run_dir=folder / name) for name in ("csv", "npz")}
+    a, b = (load_arrays(runs[k].run_dir / "weights.npz") for k in ("csv", "npz"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert runs["csv"].test == runs["npz"].test and {"kind_accuracy", "size_mae"} <= set(runs["csv"].test)
+    fitted = {k: json.loads((runs[k].run_dir / "data.json").read_text()) for k in runs}
+    assert fitted["csv"]["inputs"]["b"]["standardize"] == fitted["npz"]["inputs"]["b"]["standardize"]
