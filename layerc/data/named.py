@@ -107,10 +107,12 @@ def csv_columns(spec, table, model) -> tuple[dict, dict]:
             except DataError as e:
                 hint = did_you_mean(col, table.names or [])
                 raise Located(where, f"{e}" + (f"; {hint}" if hint else "")) from None
+            who = f"{what} {name!r}"
             if c in taken:
-                raise Located(where, f"{table.path}: column {table.name(c)} is used twice: by {taken[c]} "
-                                     f"and by {what} {name!r} (each column feeds one input or output)")
-            taken[c] = f"{what} {name!r}"
+                by = f"by {who}" if taken[c] == who else f"by {taken[c]} and by {who}"
+                raise Located(where, f"{table.path}: column {table.name(c)} is used twice {by} "
+                                     "(each column feeds one input or output)")
+            taken[c] = who
             out.append(c)
         return out
 
