@@ -636,7 +636,7 @@ def _predict_named(spec, model, fitted, input_path, output_path, batch_size) -> 
     from .data.prepare import loss_task
 
     stdin = str(input_path) == "-"
-    raw = named.read_inputs(input_path, sys.stdin.buffer.read() if stdin else None)
+    raw = named.read_inputs(input_path, sys.stdin.buffer.read() if stdin else None, fitted)  # .npz, or a CSV
     xs = named.prepare(raw, fitted, model, "standard input" if stdin else str(input_path))
     ys = model.predict(xs, batch_size=batch_size)
     outs = {n: inverse_targets(y, {}) for n, y in zip(model.output_names, ys if len(model.output_names) > 1 else [ys])}
@@ -654,8 +654,9 @@ def _predict_named(spec, model, fitted, input_path, output_path, batch_size) -> 
         raise RunError(f"{path}: a model with several outputs writes its predictions to .npz or .csv")
     header, columns = [], []
     for name, y in outs.items():
-        task = ((fitted.get("outputs") or {}).get(name) or {}).get("task") or loss_task(spec.train.loss_for(name).type)
-        h, rows = output_columns(spec, model, {"task": task}, y, name)
+        state = (fitted.get("outputs") or {}).get(name) or {}
+        task = state.get("task") or loss_task(spec.train.loss_for(name).type)
+        h, rows = output_columns(spec, model, {"task": task, "label_names": state.get("label_names")}, y, name)
         header += [f"{name}_{c}" for c in h] if h[0] == "predicted" else h  # a classifier's columns
         columns.append(rows)
     write_output(path, None, (header, [sum(r, []) for r in zip(*columns)]))

@@ -31,19 +31,25 @@ class Table:
 
 def read_table(path: Path, header: bool = True, delimiter: str = ",", limit: int | None = None) -> Table:
     """Every non-blank row of a CSV file (the first `limit` data rows); all must have the same number of cells."""
-    stop = None if limit is None else limit + bool(header)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            rows, lines = [], []
-            for row in reader:
-                if row and any(c.strip() for c in row):
-                    rows.append(row)
-                    lines.append(reader.line_num)
-                    if len(rows) == stop:
-                        break
+            return parse_table(f, path, header, delimiter, limit)
     except UnicodeDecodeError:
         raise DataError(f"{path}: is not UTF-8 text") from None
+
+
+def parse_table(lines, path, header: bool = True, delimiter: str = ",", limit: int | None = None) -> Table:
+    """`read_table` for CSV text given as lines (standard input), `path` naming it in errors."""
+    stop = None if limit is None else limit + bool(header)
+    try:
+        reader = csv.reader(lines, delimiter=delimiter)
+        rows, lines = [], []
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                rows.append(row)
+                lines.append(reader.line_num)
+                if len(rows) == stop:
+                    break
     except csv.Error as e:
         raise DataError(f"{path}: malformed CSV ({e})") from None
     names = None

@@ -1,5 +1,6 @@
 """Data for a model with several inputs or outputs: an .npz with one array per model input
-and per output, named after them (`x_keys`/`y_keys` where the file's names differ).
+and per output, named after them (`x_keys`/`y_keys` where the file's names differ), or a CSV
+whose `features`/`target` mappings give each input's and output's columns.
 
 Splits, limit and shuffling are the single-array loader's (same seeds, stratified on the
 first output's labels); `rescale` and `standardize` apply to every float input, each
@@ -7,11 +8,12 @@ standardised with its own training statistics.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import arrays
+from .csv import column_index, numbers, read_table
 from ..spec.diagnostics import did_you_mean
 from .errors import DataError, Located
 from .paths import find
@@ -26,6 +28,7 @@ class Arrays:
     xs: list
     ys: list
     files: list
+    meta: dict = field(default_factory=dict)  # a CSV's feature column names by input
 
     @property
     def y(self):  # what the splits stratify on
@@ -35,7 +38,7 @@ class Arrays:
         return len(self.xs[0])
 
     def take(self, index) -> "Arrays":
-        return Arrays([a[index] for a in self.xs], [a[index] for a in self.ys], self.files)
+        return Arrays([a[index] for a in self.xs], [a[index] for a in self.ys], self.files, self.meta)
 
 
 def keys(spec, inputs, outputs) -> tuple[dict, dict]:
@@ -44,10 +47,11 @@ def keys(spec, inputs, outputs) -> tuple[dict, dict]:
             {n: (getattr(spec, "y_keys", None) or {}).get(n, n) for n in outputs})
 
 
-def read(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
+def read(spec, src, spec_dir, limit, split: str, model) -> Arrays:
     """One source's arrays, checked for presence, numbers and equal sample counts."""
     if spec.format == "csv":
-        return read_csv(spec, src, spec_dir, limit, split, inputs, outputs)
+        return read_csv(spec, src, spec_dir, limit, split, model)
+    inputs, outputs = model.input_names, model.output_names
     path = find(src.path, spec_dir)
     x_keys, y_keys = keys(spec, inputs, outputs)
     labels = {k: f"input {n!r}" for n, k in x_keys.items()}
@@ -76,35 +80,68 @@ def columns(spec, inputs, outputs) -> tuple[dict, dict]:
     return by_name(spec.features, inputs), by_name(spec.target, outputs)
 
 
-def read_csv(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
+def _where(spec, key: str, name: str, j: int) -> tuple:
+    """The `data:` path of the j-th column given for input or output `name` under `key`."""
+    given = getattr(spec, key)
+    path = ("data", key)
+    if isinstance(given, dict):
+        path, given = path + (name,), given[name]
+    return path + ((j,) if isinstance(given, list) else ())
+
+
+def csv_columns(spec, table, model) -> tuple[dict, dict]:
+    """{input: column indices}, {output: column indices} of a CSV table (its header and rows).
+
+    Raises Located at the `data:` key that names a column the file lacks (with the nearest
+    name), a column taken twice, or columns that do not fit their input's shape."""
+    inputs, outputs = model.input_names, model.output_names
+    features, targets = columns(spec, inputs, outputs)
+    taken = {}  # column index: who takes it
+
+    def index(key, name, cols, what):
+        out = []
+        for j, col in enumerate(cols):
+            where = _where(spec, key, name, j)
+            try:
+                c = column_index(table, col, f"{what} {name!r} {'feature' if key == 'features' else 'target'}")
+            except DataError as e:
+                hint = did_you_mean(col, table.names or [])
+                raise Located(where, f"{e}" + (f"; {hint}" if hint else "")) from None
+            who = f"{what} {name!r}"
+            if c in taken:
+                by = f"by {who}" if taken[c] == who else f"by {taken[c]} and by {who}"
+                raise Located(where, f"{table.path}: column {table.name(c)} is used twice {by} "
+                                     "(each column feeds one input or output)")
+            taken[c] = who
+            out.append(c)
+        return out
+
+    f_cols = {n: index("features", n, c, "input") for n, c in features.items() if c is not None}
+    t_cols = {n: index("target", n, c, "output") for n, c in targets.items()}
+    for n in inputs:
+        if n not in f_cols:  # one input: every column but the targets
+            f_cols[n] = [c for c in range(table.width) if c not in taken]
+            if not f_cols[n]:
+                raise Located(("data", "target"), f"{table.path}: no feature columns are left beside the target")
+    for name, shape in zip(inputs, model.input_shapes):
+        try:
+            check_fit((len(f_cols[name]),), shape, f"the columns of input {name!r}")
+        except DataError as e:
+            raise Located(("data", "features") + ((name,) if isinstance(spec.features, dict) else ()),
+                          f"{table.path}: {e}") from None
+    return f_cols, t_cols
+
+
+def read_csv(spec, src, spec_dir, limit, split: str, model) -> Arrays:
     """One CSV source's columns for each input and output (the single-input reader's parsing:
     numbers, missing cells, class-name targets), columns located at their `data:` key."""
-    from .csv import column_index, numbers, read_table
     from .sources import _csv_targets
 
     path = find(src.path, spec_dir)
     table = read_table(path, spec.header, spec.delimiter, limit)
-    features, targets = columns(spec, inputs, outputs)
-
-    def index(key, given, name, cols, what):
-        out = []
-        for j, col in enumerate(cols):
-            where = ("data", key) + ((name,) if isinstance(given, dict) else ()) + \
-                ((j,) if isinstance(given, dict) and isinstance(given[name], list) or isinstance(given, list) else ())
-            try:
-                out.append(column_index(table, col, what))
-            except DataError as e:
-                hint = did_you_mean(col, table.names or [])
-                raise Located(where, f"{e}" + (f"; {hint}" if hint else "")) from None
-        return out
-
-    t_cols = {n: index("target", spec.target, n, c, f"output {n!r} target") for n, c in targets.items()}
-    taken = {c for cols in t_cols.values() for c in cols}
-    f_cols = {n: (index("features", spec.features, n, c, f"input {n!r} feature") if c is not None
-                  else [c for c in range(table.width) if c not in taken]) for n, c in features.items()}
-    if len(inputs) == 1 and not f_cols[inputs[0]]:
-        raise Located(("data", "target"), f"{path}: no feature columns are left beside the target")
+    f_cols, t_cols = csv_columns(spec, table, model)
     xs, complete = [], np.ones(len(table.rows), bool)
+    inputs, outputs = model.input_names, model.output_names
     for n in inputs:
         x, ok = numbers(table, f_cols[n], spec.missing, spec.fill_value)
         xs.append(x)
@@ -127,7 +164,8 @@ def read_csv(spec, src, spec_dir, limit, split: str, inputs, outputs) -> Arrays:
         raise DataError(f"{path}: line {table.lines[r]}: missing target value (set `missing: drop` to skip such rows)")
     if not len(xs[0]):
         raise DataError(f"{split} data ({path}) holds no samples")
-    return Arrays(xs, ys, [str(path)])
+    names = {n: [table.names[c] if table.names else c for c in f_cols[n]] for n in inputs}
+    return Arrays(xs, ys, [str(path)], {"columns": names})
 
 
 def _class_names(spec, parts, outputs) -> dict:
@@ -156,21 +194,15 @@ def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
     """(parts by split name, fitted state, info); `split` is the loader's `_split`."""
     inputs, outputs = model.input_names, model.output_names
     parts = {"train": read(spec, spec.train, spec_dir, None if spec.test_split is not None else spec.limit,
-                           "train", inputs, outputs)}
+                           "train", model)}
     for key in ("validation", "test"):
         if getattr(spec, key) is not None:
-            parts[key] = read(spec, getattr(spec, key), spec_dir, None, key, inputs, outputs)
+            parts[key] = read(spec, getattr(spec, key), spec_dir, None, key, model)
     shapes = dict(zip(outputs, model.output_shapes))
     label_names = _class_names(spec, parts, outputs)
     tasks = [choose_task(losses[n], shapes[n], np.asarray(parts["train"].ys[i]), labelled=n in label_names,
                          one_hot=spec.one_hot) for i, n in enumerate(outputs)]
-    if spec.format == "csv":
-        for name, shape, x in zip(inputs, model.input_shapes, parts["train"].xs):
-            try:
-                check_fit(x.shape[1:], shape, f"the columns of input {name!r}")
-            except DataError as e:
-                raise Located(("data", "features") + ((name,) if isinstance(spec.features, dict) else ()),
-                              str(e)) from None
+    csv_names = parts["train"].meta.get("columns")  # a CSV's, by input
     parts = split(spec, parts, tasks[0], seed)
     x_keys, y_keys = keys(spec, inputs, outputs)
     fitted_inputs = {}
@@ -192,6 +224,8 @@ def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
             part.xs[i] = fit_to_input(x, shape, what)
         fitted_inputs[name] = {"key": x_keys[name], "standardize": stats,
                                "shape": [None if d is None else int(d) for d in shape]}
+        if csv_names:
+            fitted_inputs[name]["columns"] = csv_names[name]
     for i, (name, task) in enumerate(zip(outputs, tasks)):
         for key, part in parts.items():
             part.ys[i] = make_targets(np.asarray(part.ys[i]), task, shapes[name],
@@ -201,6 +235,9 @@ def load(spec, spec_dir, model, losses: dict, seed: int, dtype: str, split):
               "rescale": spec.rescale, "inputs": fitted_inputs,
               "outputs": {n: {"key": y_keys[n], "task": t, "label_names": label_names.get(n)}
                           for n, t in zip(outputs, tasks)}}
+    if csv_names:  # predict reads a CSV's columns as the training file's
+        fitted["csv"] = {"header": spec.header, "delimiter": spec.delimiter, "missing": spec.missing,
+                         "fill_value": spec.fill_value}
     info = {"task": tasks[0], "label_names": fitted["label_names"], "files": {k: p.files for k, p in parts.items()},
             "num_classes": None}
     return parts, fitted, info
@@ -234,22 +271,63 @@ def prepare(raw: dict, fitted: dict, model, what: str) -> list:
     return out
 
 
-def read_inputs(path, data: bytes | None = None) -> dict:
-    """Every array of an .npz (a file, or the bytes of standard input), by name."""
+def read_inputs(path, data: bytes | None = None, fitted: dict | None = None) -> dict:
+    """Every array of an .npz (a file, or the bytes of standard input), by name; for a model
+    trained from a CSV, a CSV's feature columns of each input too (`csv_inputs`)."""
     import io
     import zipfile
     from pathlib import Path
 
-    name = Path("stdin" if data is not None else path)
+    name = Path("standard input" if data is not None else path)
     if data is None:
         if not name.is_file():
             raise DataError(f"input file {name} not found")
-        arrays.sniff(name)
         data = name.read_bytes()
     if not data.startswith(b"PK"):
+        if (fitted or {}).get("csv"):
+            return csv_inputs(data, name, fitted)
+        if str(name) != "standard input":
+            arrays.sniff(name)
         raise DataError(f"{name}: a model with several inputs reads an .npz with one array per input")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: arrays._numeric(z[k], name, f"[{k}]") for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise arrays._refuse(name, e) from None
+
+
+def csv_inputs(data: bytes, name, fitted: dict) -> dict:
+    """{input's key: its feature columns} from CSV text, picked as in the training file: by the
+    names on its first line (a header is needed), or by position when the training file had none.
+
+    Shapes: -> {key: (rows, columns) float64}."""
+    import io
+
+    from .csv import parse_table
+    from .inputs import _number
+
+    cfg = fitted["csv"]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: is not UTF-8 text") from None
+    table = parse_table(io.StringIO(text, newline=""), name, cfg["header"], cfg["delimiter"])
+    wanted = {n: s["columns"] for n, s in fitted["inputs"].items()}
+    if cfg["header"]:
+        lacking = [(c, n) for n, cols in wanted.items() for c in cols if c not in table.names]
+        if lacking and any(_number(c) for c in table.names):
+            raise DataError(f"{name}: its first line is data, not a header; the model reads its inputs' "
+                            f"columns by name ({', '.join(c for cols in wanted.values() for c in cols)})")
+        if lacking:
+            listed = ", ".join(f"{c!r} (input {n!r})" for c, n in lacking)
+            hint = did_you_mean(lacking[0][0], table.names)
+            raise DataError(f"{name}: has no column{'s' if len(lacking) > 1 else ''} {listed}; "
+                            f"its columns: {', '.join(table.names)}" + (f"; {hint}" if hint else ""))
+        index = {c: table.names.index(c) for cols in wanted.values() for c in cols}
+    else:
+        index = {c: c for cols in wanted.values() for c in cols}
+        if max(index) >= table.width:
+            raise DataError(f"{name}: rows have {table.width} cells; the training file's had column {max(index)}")
+    missing = "error" if cfg["missing"] == "drop" else cfg["missing"]
+    return {fitted["inputs"][n].get("key", n): numbers(table, [index[c] for c in cols], missing, cfg["fill_value"])[0]
+            for n, cols in wanted.items()}

@@ -205,8 +205,7 @@ def _columns(spec, path: Path, cols, key: str) -> list[int]:
 
 
 def _csv(spec, src, spec_dir, input_shape) -> Peek | None:
-    if spec.by_name():  # columns by model input/output: data/named.py checks them as it loads
-        return None
+    spec = spec.single()  # a single-input model's columns by its input's name, as the loader reads them
     path = _file(src.path, spec_dir)
     targets = spec.target if isinstance(spec.target, list) else [spec.target]
     t_cols, width = _columns(spec, path, targets, "target")
@@ -269,9 +268,11 @@ _READERS = {"idx": _idx, "npy": _npy, "npz": _npz, "csv": _csv, "text": _text, "
 def data_diagnostics(spec, model) -> list:
     """Located errors where the spec's data does not fit its model (input shape, output units
     for the loss's classes, Embedding ids), from headers and settings alone."""
-    if spec.data is None or len(model.input_names) != 1 or len(model.output_names) != 1:
-        return []  # several inputs or outputs: data/named.py checks each array as it loads
+    if spec.data is None:
+        return []
     spec_dir = Path(spec._path).parent if spec._path else Path.cwd()
+    if len(model.input_names) != 1 or len(model.output_names) != 1:
+        return _named(spec, model, spec_dir)
     try:
         got = peek(spec.data, spec_dir, model.input_shapes[0])
     except _Located as e:
@@ -285,6 +286,29 @@ def data_diagnostics(spec, model) -> list:
     if got is None:
         return []
     return [_at(spec, *d) for d in (*_input(spec, model, got), *_embedding(spec, model, got), *_output(spec, model, got))]
+
+
+def _named(spec, model, spec_dir) -> list:
+    """Located errors in a CSV's columns for each input and output, from each file's header and
+    first rows (an .npz's arrays, data/named.py checks as it loads)."""
+    if getattr(spec.data, "format", None) != "csv":
+        return []
+    from .csv import read_table
+    from .named import csv_columns
+
+    data = spec.data
+    for key, src in data.sources().items():
+        try:
+            csv_columns(data, read_table(_file(src.path, spec_dir), data.header, data.delimiter, CSV_ROWS), model)
+        except _Missing:
+            continue
+        except _Located as e:
+            return [_at(spec, e.path, str(e))]
+        except DataError as e:
+            return [_at(spec, ("data", key), str(e))]
+        except OSError as e:
+            return [_at(spec, ("data", key), f"cannot read a data file: {e.strerror or e}")]
+    return []
 
 
 def _at(spec, path, message, hint=None, key=False):

@@ -200,10 +200,6 @@ class CsvData(_OneFile, _Numeric):
                   if isinstance(v := getattr(self, k), dict) and len(v) == 1}
         return self.model_copy(update=update) if update else self
 
-    def by_name(self) -> bool:
-        """Whether the columns are given by model input/output name (a mapping)."""
-        return isinstance(self.features, dict) or isinstance(self.target, dict)
-
     def check_names(self, inputs: list[str], outputs: list[str]) -> list[tuple]:
         """(path, message, hint) where the `features`/`target` mappings do not name the model's
         inputs/outputs, each with at least one column (or a model with several needs them)."""
