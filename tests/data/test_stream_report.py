@@ -76,3 +76,32 @@ def test_evaluate_report_over_the_memory_budget_streams_and_prints_the_same_repo
     assert read == "batches read: 10 largest: 8"  # 40 test documents, 8 a batch: the loss's pass, the report's
     assert streamed == memory and len(memory["confusion_matrix"]) == 2
     assert np.sum(memory["confusion_matrix"]) == memory["samples"] == 40
+
+
+def test_predict_over_a_folder_decodes_a_batch_of_files_at_a_time(tmp_path, monkeypatch):
+    """`layerc predict RUN --input folder/` reads the folder batch by batch (the model's batches),
+    gives the predictions of the whole folder decoded at once, and still lists every bad file in
+    one error before writing anything."""
+    from layerc.data import images as reader
+    from layerc.data.errors import DataError
+
+    monkeypatch.setenv("LAYERC_CACHE_DIR", "off")
+    spec = images.write_spec(tmp_path, n=150, epochs=1)  # batch_size 8
+    run = jobs.train(spec, run_dir=tmp_path / "run").run_dir
+    _, model, _ = jobs.load_trained(run, None)
+    files = sorted((tmp_path / "photos").rglob("*.png"))
+    whole = np.stack([reader.decode_image(p, jobs.load_trained(run, None)[0].data) for p in files])
+    decoded, real = [], reader.decode_all
+    monkeypatch.setattr(reader, "decode_all", lambda paths, spec: decoded.append(len(paths)) or real(paths, spec))
+    out = tmp_path / "p.csv"
+    y = jobs.predict(run, input_path=tmp_path / "photos", output_path=out)
+    assert max(decoded) == 8 and sum(decoded) == 150
+    np.testing.assert_array_equal(y, model.predict(whole * np.float32(0.00392156862745098)))
+    assert len(out.read_text().splitlines()) == 151
+    out.unlink()
+    for i in (3, 140):  # bad files in the first batch and in the last
+        files[i].write_bytes(files[i].read_bytes()[:60])
+    with pytest.raises(DataError, match=f"input: 2 files cannot be used, so fix or remove them: {files[3]}: "
+                                        f"cannot be decoded .*; {files[140]}: cannot be decoded"):
+        jobs.predict(run, input_path=tmp_path / "photos", output_path=out)
+    assert not out.exists()
