@@ -610,13 +610,17 @@ def predict(spec_path, weights=None, input_path="-", output_path=None, overrides
 def _predict_images(spec, model, fitted, input_path, output_path, batch_size):
     """predict for image files (one image, a folder, or a list of paths), prepared as in training;
     the CSV has the file first on each row."""
+    import numpy as np
+
     from .data.images import predict_inputs
     from .data.prepare import fit_to_input
 
     if str(input_path) == "-":
         raise RunError("image inputs are files: give --input photo.jpg, a folder, or a list file of paths")
-    files, x = predict_inputs(input_path, fitted)
-    y = model.predict(fit_to_input(x, model.input_shapes[0], "input"), batch_size=batch_size)
+    size = batch_size or (spec.train.batch_size if spec.train else 32)  # model.predict's batches, read as it goes
+    files, batches = predict_inputs(input_path, fitted, size)
+    y = np.concatenate([model.predict(fit_to_input(x, model.input_shapes[0], "input"), batch_size=size)
+                        for x in batches])
     if output_path is not None:
         header, rows = output_columns(spec, model, fitted, y)
         table = (["file", *header], [[f, *row] for f, row in zip(files, rows)])

@@ -227,11 +227,13 @@ def predict_files(input_path) -> list[Path]:
     return files
 
 
-def predict_inputs(input_path, fitted: dict) -> tuple[list[str], np.ndarray]:
-    """(file names, images) for prediction, decoded and scaled as the training data was
-    (`fitted`: the run's data.json). Bad files are one DataError listing them all.
+def predict_inputs(input_path, fitted: dict, chunk: int = 32) -> tuple[list[str], object]:
+    """(file names, image batches) for prediction: `chunk` files at a time, decoded and scaled as
+    the training data was (`fitted`: the run's data.json) when the batch is asked for, so a folder
+    is never decoded whole. Bad files are one DataError listing them all, raised once every
+    batch is read (before anything is written).
 
-    Shapes: -> (N, height, width, channels) in the training inputs' dtype.
+    Shapes: each batch (<= chunk, height, width, channels) in the training inputs' dtype.
     """
     from types import SimpleNamespace
 
@@ -240,8 +242,16 @@ def predict_inputs(input_path, fitted: dict) -> tuple[list[str], np.ndarray]:
     opts = SimpleNamespace(**fitted["images"])
     opts.channels = lambda: len(MODES[opts.color_mode])  # L, RGB, RGBA
     files = predict_files(input_path)
-    x, kept, bad = decode_all(files, opts)
-    if bad:
-        raise bad_files_error("input", bad, training=False)
-    x = apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"), fitted.get("x_dtype") or "float32")
-    return [str(f) for f in files], x
+
+    def batches():
+        bad = []
+        for start in range(0, len(files), chunk):
+            x, _, wrong = decode_all(files[start:start + chunk], opts)
+            bad += wrong
+            if not bad:
+                yield apply_scaling(x, fitted.get("rescale"), fitted.get("standardize"),
+                                    fitted.get("x_dtype") or "float32")
+        if bad:
+            raise bad_files_error("input", bad, training=False)
+
+    return [str(f) for f in files], batches()

@@ -288,10 +288,23 @@ def _as_ints(x: np.ndarray, key: str) -> np.ndarray:
 
 
 def _text_inputs(spec, parts, input_shape, fitted) -> dict:
-    tokens = {k: [text.tokenize(t, spec.lowercase) for t in p.x] for k, p in parts.items()}
-    vocabulary = text.build_vocabulary(tokens["train"], spec.vocab_size)
+    streamed = isinstance(parts["train"].x, Streamed)  # documents left in their files (data/text_files.py)
+    if streamed:
+        from .text_files import streamed_ids, tokens as read_tokens
+
+        tokens = {"train": read_tokens(parts["train"].x, spec.lowercase)}  # one pass, one document at a time
+    else:
+        tokens = {k: [text.tokenize(t, spec.lowercase) for t in p.x] for k, p in parts.items()}
+    longest = [1]
+
+    def counted(token_lists):
+        for words in token_lists:
+            longest[0] = max(longest[0], len(words))
+            yield words
+
+    vocabulary = text.build_vocabulary(counted(tokens["train"]), spec.vocab_size)
     model_len = input_shape[0] if len(input_shape) == 1 else None
-    max_length = spec.max_length or model_len or max(1, max(map(len, tokens["train"])))
+    max_length = spec.max_length or model_len or longest[0]
     if model_len is not None and max_length != model_len:
         raise DataError(f"max_length {max_length} gives samples of shape ({max_length},) but the model's "
                         f"input shape is {shape_text(input_shape)}")
@@ -299,6 +312,8 @@ def _text_inputs(spec, parts, input_shape, fitted) -> dict:
                       "padding": spec.padding, "truncating": spec.truncating,
                       "separator": getattr(spec, "separator", None)}
     fitted["x_dtype"] = "int32"
+    if streamed:
+        return {k: streamed_ids(p.x, vocabulary, fitted["text"]) for k, p in parts.items()}
     return {k: text.encode(t, vocabulary, max_length, spec.padding, spec.truncating) for k, t in tokens.items()}
 
 

@@ -54,12 +54,18 @@ def build_vocabulary(token_lists, vocab_size: int) -> list[str]:
     return [w for w, _ in ranked[: vocab_size - 2]]
 
 
-def encode(token_lists, vocabulary: list[str], max_length: int, padding: str, truncating: str) -> np.ndarray:
-    """Token lists as padded id rows.
+def vocabulary_index(vocabulary: list[str]) -> dict[str, int]:
+    """{word: id} of a vocabulary."""
+    return {w: i + 2 for i, w in enumerate(vocabulary)}
+
+
+def encode(token_lists, vocabulary: list[str], max_length: int, padding: str, truncating: str,
+           index: dict | None = None) -> np.ndarray:
+    """Token lists as padded id rows (`index`: the vocabulary's, when already made).
 
     Shapes: -> (len(token_lists), max_length) int32.
     """
-    index = {w: i + 2 for i, w in enumerate(vocabulary)}
+    index = vocabulary_index(vocabulary) if index is None else index
     out = np.full((len(token_lists), max_length), PAD, dtype=np.int32)
     for row, tokens in enumerate(token_lists):
         ids = [index.get(t, OOV) for t in tokens]

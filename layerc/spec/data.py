@@ -30,7 +30,7 @@ BUILTIN_DATASETS = ("mnist", "sms_spam", "melbourne_temperatures", "airline_pass
 TEXT_DATASETS = ("sms_spam",)
 SERIES_DATASETS = ("melbourne_temperatures", "airline_passengers", "sunspots")
 IMAGE_DATASETS = ("mnist",)
-STREAMED_FORMATS = ("images",)  # read one file a sample, so they can stream
+STREAMED_FORMATS = ("images", "text_files")  # read one file a sample, so they can stream
 
 FilePath = Annotated[StrictStr, Field(min_length=1)]
 Column = Union[Annotated[StrictInt, Field(ge=0)], Annotated[StrictStr, Field(min_length=1)]]

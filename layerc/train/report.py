@@ -47,14 +47,26 @@ def class_ids(y, outputs, task: str, from_logits: bool = False) -> tuple[np.ndar
     return true.astype(np.int64), pred, k
 
 
+def confusion_matrix(true, pred, n_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs.
+
+    Shapes: true, pred (N,) class ids -> (n_classes, n_classes) int64, rows the true class."""
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(cm, (np.asarray(true, np.int64), np.asarray(pred, np.int64)), 1)
+    return cm
+
+
 def classification_report(true, pred, n_classes: int, names=None) -> dict:
     """Per-class and averaged precision, recall and F1 (0 where undefined), support, accuracy
     and the confusion matrix (rows: true class, columns: predicted), JSON-serialisable."""
-    true, pred = np.asarray(true, np.int64), np.asarray(pred, np.int64)
+    return confusion_report(confusion_matrix(true, pred, n_classes), names)
+
+
+def confusion_report(cm: np.ndarray, names=None) -> dict:
+    """`classification_report` from the confusion matrix alone (however it was counted)."""
+    n_classes = len(cm)
     names = [str(n) for n in names][:n_classes] if names else []
     names += [str(i) for i in range(len(names), n_classes)]
-    cm = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(cm, (true, pred), 1)
     tp, support, predicted = np.diag(cm).astype(float), cm.sum(axis=1), cm.sum(axis=0)
     precision = np.divide(tp, predicted, out=np.zeros(n_classes), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros(n_classes), where=support > 0)
@@ -75,13 +87,22 @@ def classification_report(true, pred, n_classes: int, names=None) -> dict:
 
 
 def split_report(model, train_spec, x, y, fitted: dict, names=None) -> dict:
-    """The report of a model on one split (x, y as the loader prepared them)."""
+    """The report of a model on one split (x, y as the loader prepared them), counted batch by
+    batch (the batches `model.predict` takes), so a streamed split is read as it goes, never
+    whole (data/stream.py)."""
+    from ..data.stream import batches
+
     task = fitted.get("task") or loss_task(train_spec.one_loss().type)
     if task in (None, REGRESSION):
         check_classifier(train_spec.one_loss().type)
     from_logits = bool(getattr(train_spec.one_loss(), "from_logits", False))
-    true, pred, n = class_ids(y, model.predict(x), task, from_logits)
-    return classification_report(true, pred, n, names)
+    size = train_spec.batch_size
+    cm = 0
+    with batches([x], [y], [slice(s, s + size) for s in range(0, len(y), size)]) as reader:
+        for _, (xb,), (yb,) in reader:
+            true, pred, n = class_ids(yb, model.predict(xb, batch_size=size), task, from_logits)
+            cm = cm + confusion_matrix(true, pred, n)
+    return confusion_report(cm, names)
 
 
 def classifying_outputs(names, train_spec) -> dict:
