@@ -244,6 +244,9 @@ def _torch_graph(torch, model: str):
                     h = sum(values[i] for i in node.inputs)
                 elif kind == "GlobalAveragePooling2D":
                     h = h.mean((2, 3))
+                elif kind == "ReLU":
+                    assert not (s.negative_slope or s.threshold) and s.max_value in (None, 6), node.name
+                    h = F.relu6(h) if s.max_value == 6 else F.relu(h)
                 elif kind != "Activation":
                     raise ValueError(f"{model}: no PyTorch twin for {kind}")
                 activation = getattr(s, "activation", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .conv import conv_out_size, conv_pads, pad_spatial
+from .conv import conv_out_size, conv_pads, folded_forward, pad_spatial
 from .parallel import matmul, split_batch
 from ..spec.layers import pair
 
@@ -169,10 +169,23 @@ class DepthwiseConv2D(Layer):
     """
 
     splits_work = True
+    bn = None  # the BatchNormalization computed with this layer in inference (fuse_batchnorm)
 
     def _geometry(self):
         s = self.spec
         return pair(s.kernel_size), pair(s.strides), pair(s.dilation_rate)
+
+    def fuse_batchnorm(self, bn) -> bool:
+        """As Conv2D.fuse_batchnorm (not for SeparableConv2D, whose output is the pointwise one)."""
+        if type(self) is not DepthwiseConv2D or self.spec.activation != "linear" or bn.spec.axis % 4 != 3:
+            return False
+        self.bn, bn.folded = bn, True
+        return True
+
+    def kernel_scaled(self, scale):
+        """The kernel (kh, kw, C, M) with output channel c * M + m times scale[c * M + m]."""
+        W = self.weights["kernel"]
+        return W * scale.reshape(W.shape[2:])
 
     def _spatial(self, input_shape):
         kind = type(self).__name__
@@ -229,9 +242,17 @@ class DepthwiseConv2D(Layer):
         return depthwise_conv2d(X, W, st, d, pads, self.input_grad)
 
     def forward(self, X, training, mask=None):
-        Z, conv_backprop = self._depthwise(X, self.weights["kernel"])
-        if self.spec.use_bias:
-            Z += self.weights["bias"]
+        if self.bn is not None and not training:
+            return folded_forward(self, X)
+        return self.convolve(X, training)
+
+    def convolve(self, X, training, W=None, bias=None):
+        """forward with this kernel and bias, or with W and bias when W is given."""
+        if W is None:
+            W, bias = self.weights["kernel"], self.weights["bias"] if self.spec.use_bias else None
+        Z, conv_backprop = self._depthwise(X, W)
+        if bias is not None:
+            Z += bias
         Y, act_backprop = self.activate(Z, self.spec.activation)
 
         def backprop(dY):
