@@ -341,12 +341,7 @@ def folded_forward(layer, X):
     bn = layer.bn
     scale, shift = bn.inference_affine()
     bias = shift + layer.weights["bias"] * scale if layer.spec.use_bias else shift
-    Y, _ = layer.convolve(X, False, layer.kernel_scaled(scale), bias)
-    fused, max_value = bn.rectifier
-    if fused:
-        from .activation_layers import clip
-
-        clip(Y, max_value, out=Y)
+    Y, _ = layer.convolve(X, False, layer.kernel_scaled(scale), bias, bn.rectifier)
 
     def backprop(dY):
         Z, conv_backprop = layer.convolve(X, False)
@@ -486,8 +481,9 @@ class _Conv(Layer):
             return folded_forward(self, X)
         return self.convolve(X, training)
 
-    def convolve(self, X, training, W=None, bias=None):
-        """forward with this kernel and bias, or with W and bias when W is given."""
+    def convolve(self, X, training, W=None, bias=None, rectifier=(False, None)):
+        """forward with this kernel and bias, or with W and bias when W is given, then the
+        plain rectifier if rectifier[0] (see activation_layers.plain_rectifier)."""
         k, st, d = self._geometry()
         X2 = X if self.rank == 2 else X[:, None]
         if W is None:
@@ -495,9 +491,13 @@ class _Conv(Layer):
             bias = self.weights["bias"] if self.spec.use_bias else None
         W2 = W if self.rank == 2 else W[None]
         pads = tuple(conv_pads(X2.shape[1 + a], k[a], st[a], d[a], self._padding(a)) for a in (0, 1))
-        relu = self.spec.activation == "relu" and not self.fused_output
+        relu = self.spec.activation == "relu" and not self.fused_output or rectifier == (True, None)
         Z, conv_backprop = conv2d(X2, W2, st, d, pads, bias, self.input_grad, keep=training,
                                   relu=relu, pool=self.pool)
+        if rectifier[0] and rectifier[1] is not None:
+            from .activation_layers import clip
+
+            clip(Z, rectifier[1], out=Z)
         if self.rank == 1:
             Z = Z[:, 0]
         Y, act_backprop = (Z, None) if relu else self.activate(Z, self.spec.activation)
