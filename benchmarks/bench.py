@@ -190,7 +190,8 @@ def _torch_transformer(nn):
 
 def _torch_graph(torch, model: str):
     """PyTorch's twin of a layerc graph spec (MobileNetV2, ResNet50), built layer by layer from
-    the same compiled layer list: NCHW, Keras's asymmetric 'same' pads as explicit F.pad,
+    the same compiled layer list: NCHW, symmetric pads as the convolution's own padding and
+    Keras's asymmetric 'same' pads as explicit F.pad,
     BatchNormalization's momentum and epsilon as Keras's. The output Dense gives logits (the
     softmax is in the loss and in inference, as for the CNN)."""
     import layerc
@@ -205,8 +206,10 @@ def _torch_graph(torch, model: str):
         s, (_, _, cin), cout = node.layer.spec, node.input_shape, node.output_shape[-1]
         k, st, d = pair(s.kernel_size), pair(s.strides), pair(s.dilation_rate)
         pads = [conv_pads(node.input_shape[a], k[a], st[a], d[a], s.padding) for a in (0, 1)]
-        m = nn.Conv2d(cin, cout, k, st, dilation=d, groups=cin if groups else 1, bias=s.use_bias)
-        return m, (pads[1][0], pads[1][1], pads[0][0], pads[0][1])
+        own = all(p[0] == p[1] for p in pads)  # symmetric: the convolution's own padding, as torch users write it
+        m = nn.Conv2d(cin, cout, k, st, padding=(pads[0][0], pads[1][0]) if own else 0, dilation=d,
+                      groups=cin if groups else 1, bias=s.use_bias)
+        return m, (0, 0, 0, 0) if own else (pads[1][0], pads[1][1], pads[0][0], pads[0][1])
 
     class Graph(nn.Module):
         def __init__(self):
@@ -244,6 +247,9 @@ def _torch_graph(torch, model: str):
                     h = sum(values[i] for i in node.inputs)
                 elif kind == "GlobalAveragePooling2D":
                     h = h.mean((2, 3))
+                elif kind == "ReLU":
+                    assert not (s.negative_slope or s.threshold) and s.max_value in (None, 6), node.name
+                    h = F.relu6(h) if s.max_value == 6 else F.relu(h)
                 elif kind != "Activation":
                     raise ValueError(f"{model}: no PyTorch twin for {kind}")
                 activation = getattr(s, "activation", None)

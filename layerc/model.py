@@ -52,9 +52,15 @@ class Model:
         for node in self.nodes:
             src = self._by_name.get(node.inputs[0]) if len(node.inputs) == 1 else None
             if (src is not None and uses[src.name] == 1 and src.name not in self.output_names
-                    and hasattr(node.layer, "fusable_window") and hasattr(src.layer, "fuse_pool")
-                    and src.layer.fuse_pool(node.layer)):
+                    and (hasattr(node.layer, "fusable_window") and hasattr(src.layer, "fuse_pool")
+                         and src.layer.fuse_pool(node.layer)
+                         # a rectifier folded into the BatchNormalization before it
+                         or node.name not in self.output_names and hasattr(src.layer, "fuse_activation")
+                         and src.layer.fuse_activation(node.layer))):
                 folded.add(node.name)
+            elif (src is not None and uses[src.name] == 1 and src.name not in self.output_names
+                  and hasattr(src.layer, "fuse_batchnorm") and hasattr(node.layer, "inference_affine")):
+                src.layer.fuse_batchnorm(node.layer)  # the convolution computes it in inference
         return folded
 
     # -- what the model is --------------------------------------------------------
@@ -202,8 +208,8 @@ class Model:
         with self._blas_threads():
             for node in self.nodes:
                 layer = node.layer
-                if node.name in self._folded:  # its convolution already pooled
-                    values[node.name], masks[node.name] = values[node.inputs[0]], None
+                if node.name in self._folded:  # the layer before it already pooled or rectified
+                    values[node.name], masks[node.name] = values[node.inputs[0]], masks[node.inputs[0]]
                     tape.append(_identity)
                     continue
                 if layer.multi_input:

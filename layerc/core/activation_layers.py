@@ -3,6 +3,7 @@ with Keras 3's numerics (keras.src.activations.relu's branches, torch's elu and 
 from __future__ import annotations
 
 from . import xp
+from .activations import rectify
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
 from .normalization import _resolve_axis
 
@@ -22,9 +23,48 @@ class _Elementwise(Layer):
         raise NotImplementedError
 
 
+def plain_rectifier(layer):
+    """(True, max_value) when `layer` is a plain rectifier, max(X, 0) clipped at max_value
+    (None: no clip): an `Activation: relu`, or a `ReLU` with no threshold or negative slope
+    (ReLU6 is max_value 6). Else (False, None)."""
+    s, kind = layer.spec, type(layer).__name__
+    if kind == "Activation" and s.activation == "relu":
+        return True, None
+    if kind == "ReLU" and not s.threshold and not s.negative_slope:
+        return True, s.max_value
+    return False, None
+
+
+def clip(X, max_value, out=None):
+    """max(X, 0) (into out, which may be X), clipped at max_value unless it is None; NaN
+    stays NaN, as in Keras's relu and relu6."""
+    if max_value is None:
+        return rectify(X, out=out)
+    return xp.clip(X, X.dtype.type(0), X.dtype.type(max_value), out=out)
+
+
+def clip_passes(Y, max_value):
+    """Where a rectifier's output Y passes the gradient (bool, Y's shape): 0 < Y (< max_value);
+    the same points as 0 < X (< max_value) for its input X."""
+    passes = Y > 0
+    if max_value is not None:
+        xp.logical_and(passes, Y < Y.dtype.type(max_value), out=passes)
+    return passes
+
+
 class ReLU(_Elementwise):
     """Keras `ReLU`: X above `threshold` (clipped at `max_value`), else
-    negative_slope * (X - threshold). Shapes: X (batch, ...) -> Y, same shape."""
+    negative_slope * (X - threshold). Shapes: X (batch, ...) -> Y, same shape.
+
+    A plain rectifier (ReLU6 included) runs in one pass over X and keeps only Y; its
+    backward multiplies by a mask of Y (see plain_rectifier)."""
+
+    def forward(self, X, training, mask=None):
+        plain, max_value = plain_rectifier(self)
+        if not plain:
+            return super().forward(X, training, mask)
+        Y = clip(X, max_value)
+        return Y, lambda dY: dY * clip_passes(Y, max_value)
 
     def apply(self, X):
         s = self.spec

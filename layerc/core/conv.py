@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import activations, winograd, xp
 from .base import Layer, ShapeError, kernel_and_bias
-from .parallel import one_blas_thread, split_batch
+from .parallel import matmul, one_blas_thread, split_batch
 from ..spec.layers import pair, single
 
 
@@ -91,6 +91,8 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     """
     N, H, Wd, C = X.shape
     kh, kw, _, F = W.shape
+    if (kh, kw) == (1, 1) and pool is None and not any(pads[0] + pads[1]):
+        return pointwise(X, W, strides, bias, input_grad, relu)
     K = kh * kw * C
     Xp = pad_spatial(X, pads)
     out = ((Xp.shape[1] - dilation[0] * (kh - 1) - 1) // strides[0] + 1,
@@ -181,6 +183,41 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
         return dXp[:, t:t + H, l:l + Wd], dW, db
 
     return Y, backprop
+
+
+def pointwise(X, W, strides, bias=None, input_grad=True, relu=False):
+    """conv2d for a 1x1 kernel without padding: one product of the (strided) pixels as rows,
+    (N * OH * OW, C), with W (1, 1, C, F), no im2col copy (a copy of the strided pixels only
+    for strides above 1), the bias added and ReLU applied in place; backward is one product
+    for dW and one for dX, written straight into dX (or its strided pixels)."""
+    N, H, Wd, C = X.shape
+    F = W.shape[3]
+    sh, sw = strides
+    Xs = xp.ascontiguousarray(X if (sh, sw) == (1, 1) else X[:, ::sh, ::sw])
+    out = Xs.shape[1:3]
+    X2, Wm = Xs.reshape(-1, C), W.reshape(C, F)
+    Y2 = matmul(X2, Wm)
+    if bias is not None:
+        Y2 += bias
+    if relu:
+        activations.rectify(Y2, out=Y2)
+
+    def backprop(dY):
+        dY2 = xp.ascontiguousarray(dY).reshape(-1, F)
+        if relu:
+            dY2 = dY2 * (Y2 > 0)
+        dW = (X2.T @ dY2).reshape(W.shape)
+        db = dY2.sum(axis=0) if bias is not None else None
+        if not input_grad:
+            return None, dW, db
+        dXs = matmul(dY2, xp.ascontiguousarray(Wm.T)).reshape(N, *out, C)
+        if (sh, sw) == (1, 1):
+            return dXs, dW, db
+        dX = xp.zeros(X.shape, X.dtype)
+        dX[:, ::sh, ::sw] = dXs
+        return dX, dW, db
+
+    return Y2.reshape(N, *out, F), backprop
 
 
 class _Im2col:
@@ -294,6 +331,25 @@ def fold(dz, W, dXp, starts, step, yout, dilation):
                 dXp[:, r0:r0 + sh * (th - 1) + 1:sh, c0:c0 + sw * (tw - 1) + 1:sw] += blocks[:, k]
 
 
+def folded_forward(layer, X):
+    """Inference through a convolution `layer` and the BatchNormalization `layer.bn` after it
+    as one convolution: the kernel's output channels times BN's scale, BN's shift (plus the
+    bias times the scale) as the bias, BN's folded rectifier applied in place. The same
+    affine map as the two layers (rounding apart), without BN's passes over the output.
+    backprop recomputes the two layers unfolded and goes back through both (their weights'
+    gradients as without the fold)."""
+    bn = layer.bn
+    scale, shift = bn.inference_affine()
+    bias = shift + layer.weights["bias"] * scale if layer.spec.use_bias else shift
+    Y, _ = layer.convolve(X, False, layer.kernel_scaled(scale), bias, bn.rectifier)
+
+    def backprop(dY):
+        Z, conv_backprop = layer.convolve(X, False)
+        return conv_backprop(bn.inference(Z)[1](dY))
+
+    return Y, backprop
+
+
 def _ordered_sum(arrays):
     """arrays[0] + arrays[1] + ..., in that order."""
     total = arrays[0]
@@ -329,6 +385,7 @@ class _Conv(Layer):
 
     rank = 2
     pool = None  # (ph, pw) when a following max pooling is fused in (see fuse_pool)
+    bn = None  # the BatchNormalization computed with this layer in inference (fuse_batchnorm)
     splits_work = True
 
     def _geometry(self):
@@ -407,16 +464,40 @@ class _Conv(Layer):
         self.pool = window
         return True
 
+    def fuse_batchnorm(self, bn) -> bool:
+        """Compute the BatchNormalization that alone consumes this layer's output, in
+        inference (see folded_forward); no activation may come between. Returns whether it does."""
+        if self.spec.activation != "linear" or bn.spec.axis % (self.rank + 2) != self.rank + 1:
+            return False
+        self.bn, bn.folded = bn, True
+        return True
+
+    def kernel_scaled(self, scale):
+        """The kernel with each output channel times scale (F,)."""
+        return self.weights["kernel"] * scale
+
     def forward(self, X, training, mask=None):
+        if self.bn is not None and not training and self.pool is None:
+            return folded_forward(self, X)
+        return self.convolve(X, training)
+
+    def convolve(self, X, training, W=None, bias=None, rectifier=(False, None)):
+        """forward with this kernel and bias, or with W and bias when W is given, then the
+        plain rectifier if rectifier[0] (see activation_layers.plain_rectifier)."""
         k, st, d = self._geometry()
         X2 = X if self.rank == 2 else X[:, None]
-        W = self.weights["kernel"]
+        if W is None:
+            W = self.weights["kernel"]
+            bias = self.weights["bias"] if self.spec.use_bias else None
         W2 = W if self.rank == 2 else W[None]
         pads = tuple(conv_pads(X2.shape[1 + a], k[a], st[a], d[a], self._padding(a)) for a in (0, 1))
-        bias = self.weights["bias"] if self.spec.use_bias else None
-        relu = self.spec.activation == "relu" and not self.fused_output
+        relu = self.spec.activation == "relu" and not self.fused_output or rectifier == (True, None)
         Z, conv_backprop = conv2d(X2, W2, st, d, pads, bias, self.input_grad, keep=training,
                                   relu=relu, pool=self.pool)
+        if rectifier[0] and rectifier[1] is not None:
+            from .activation_layers import clip
+
+            clip(Z, rectifier[1], out=Z)
         if self.rank == 1:
             Z = Z[:, 0]
         Y, act_backprop = (Z, None) if relu else self.activate(Z, self.spec.activation)

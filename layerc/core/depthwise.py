@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .conv import conv_out_size, conv_pads, pad_spatial
+from .activation_layers import clip
+from .conv import conv_out_size, conv_pads, folded_forward, pad_spatial
 from .parallel import matmul, split_batch
 from ..spec.layers import pair
 
@@ -58,9 +59,10 @@ def _subscripts(sw):
     return ("ijkrl", "ijl", "krl") if sw == 1 else ("ijkrwc", "ijwc", "krwc")
 
 
-def correlate(A, Wc, out_hw, strides, dilation):
+def correlate(A, Wc, out_hw, strides, dilation, finish=None):
     """Z (N, OH, OW, C): every channel c of A (N, H, W, C, padded, contiguous)
-    cross-correlated with Wc[:, :, c] (kh, kw, C)."""
+    cross-correlated with Wc[:, :, c] (kh, kw, C); finish(z), if given, then runs in place on
+    each chunk z of Z (rows of _inner(OW, C, sw) values) while it is in the cache."""
     N, C = A.shape[0], A.shape[3]
     (OH, OW), sw = out_hw, strides[1]
     Wl = _tiled(Wc, OW, sw, A.dtype)
@@ -71,14 +73,19 @@ def correlate(A, Wc, out_hw, strides, dilation):
         for n, r in _chunks(part, OH, OW * C):
             xp.einsum(f"{win},{w}->{z}", _windows(A, n, r, Wc.shape[:2], OW, strides, dilation), Wl,
                       out=Z[n, r])
+            if finish is not None:
+                finish(Z[n, r])
 
     split_batch(forward, N, Z.size * Wc.shape[0] * Wc.shape[1])
     return Z.reshape(N, OH, OW, C)
 
 
-def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True):
+def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True, bias=None, rectifier=(False, None)):
     """Each channel c of X (N, H, W, C) cross-correlated with W[:, :, c, m] for every m of
-    W (kh, kw, C, M); returns (Z, backprop) with Z (N, OH, OW, C * M), channel c * M + m.
+    W (kh, kw, C, M), plus bias (C * M,) if given, then clipped by the plain rectifier
+    (see activation_layers.plain_rectifier) if rectifier[0]; returns (Z, backprop) with
+    Z (N, OH, OW, C * M), channel c * M + m. With M = 1 the bias and rectifier run on each
+    chunk of Z as it is computed; backprop ignores them (the caller's part).
 
     backprop(dZ) -> (dX, dW); dX is None when input_grad is False.
     """
@@ -88,9 +95,14 @@ def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True):
     (sh, sw), (dh, dw) = strides, dilation
     OH = (Xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
     OW = (Xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
-    Zs = [correlate(Xp, W[:, :, :, m], (OH, OW), strides, dilation) for m in range(M)]
+    finish = _finish(bias, rectifier, OW, sw) if M == 1 and (bias is not None or rectifier[0]) else None
+    Zs = [correlate(Xp, W[:, :, :, m], (OH, OW), strides, dilation, finish) for m in range(M)]
     Z = Zs[0] if M == 1 else xp.stack(Zs, axis=-1).reshape(N, OH, OW, C * M)
     del Zs
+    if M > 1 and bias is not None:
+        Z += bias
+    if M > 1 and rectifier[0]:
+        clip(Z, rectifier[1], out=Z)
     inner = _inner(OW, C, sw)
     win, w, z = _subscripts(sw)
 
@@ -120,6 +132,19 @@ def depthwise_conv2d(X, W, strides, dilation, pads, input_grad=True):
         return dXp[:, t:t + H, l:l + Wd], dW
 
     return Z, backprop
+
+
+def _finish(bias, rectifier, OW, sw):
+    """The in-place bias add and rectifier for correlate's chunks (rows of _inner(OW, C, sw))."""
+    row = None if bias is None else (xp.tile(bias, OW) if sw == 1 else bias)
+
+    def finish(z):
+        if row is not None:
+            z += row
+        if rectifier[0]:
+            clip(z, rectifier[1], out=z)
+
+    return finish
 
 
 def _kernel_grad(Xp, G, k, OW, strides, dilation):
@@ -169,10 +194,23 @@ class DepthwiseConv2D(Layer):
     """
 
     splits_work = True
+    bn = None  # the BatchNormalization computed with this layer in inference (fuse_batchnorm)
 
     def _geometry(self):
         s = self.spec
         return pair(s.kernel_size), pair(s.strides), pair(s.dilation_rate)
+
+    def fuse_batchnorm(self, bn) -> bool:
+        """As Conv2D.fuse_batchnorm (not for SeparableConv2D, whose output is the pointwise one)."""
+        if type(self) is not DepthwiseConv2D or self.spec.activation != "linear" or bn.spec.axis % 4 != 3:
+            return False
+        self.bn, bn.folded = bn, True
+        return True
+
+    def kernel_scaled(self, scale):
+        """The kernel (kh, kw, C, M) with output channel c * M + m times scale[c * M + m]."""
+        W = self.weights["kernel"]
+        return W * scale.reshape(W.shape[2:])
 
     def _spatial(self, input_shape):
         kind = type(self).__name__
@@ -223,15 +261,22 @@ class DepthwiseConv2D(Layer):
     def compute_mask(self, X, mask):
         return None
 
-    def _depthwise(self, X, W):
+    def _depthwise(self, X, W, bias=None, rectifier=(False, None)):
         k, st, d = self._geometry()
         pads = tuple(conv_pads(X.shape[1 + a], k[a], st[a], d[a], self.spec.padding) for a in (0, 1))
-        return depthwise_conv2d(X, W, st, d, pads, self.input_grad)
+        return depthwise_conv2d(X, W, st, d, pads, self.input_grad, bias, rectifier)
 
     def forward(self, X, training, mask=None):
-        Z, conv_backprop = self._depthwise(X, self.weights["kernel"])
-        if self.spec.use_bias:
-            Z += self.weights["bias"]
+        if self.bn is not None and not training:
+            return folded_forward(self, X)
+        return self.convolve(X, training)
+
+    def convolve(self, X, training, W=None, bias=None, rectifier=(False, None)):
+        """forward with this kernel and bias, or with W and bias when W is given, then the
+        plain rectifier if rectifier[0] (see activation_layers.plain_rectifier)."""
+        if W is None:
+            W, bias = self.weights["kernel"], self.weights["bias"] if self.spec.use_bias else None
+        Z, conv_backprop = self._depthwise(X, W, bias, rectifier)
         Y, act_backprop = self.activate(Z, self.spec.activation)
 
         def backprop(dY):

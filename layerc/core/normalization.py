@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, elements
+from .parallel import split_batch
 
 _MASK_EPSILON = 1e-7  # Keras's backend.epsilon(), added to the masked count
 
@@ -42,6 +43,38 @@ def _channel_sum(A2, k, B2=None):
     return total.reshape(k, -1).sum(axis=0)
 
 
+# BatchNormalization's passes run a block of about this many values at a time, so that a
+# block's chain of passes (scale, shift, clip; mask, sums, the input gradient) stays in the
+# L2 cache and the arrays go through memory once.
+_BN_BLOCK = 1 << 16
+
+
+def _blockwise(fn, A2):
+    """fn(rows) over blocks of A2's rows, the rows split over the cores (core.parallel);
+    when fn returns per-channel sums (a tuple of arrays), their totals, added in row order."""
+    rows, width = A2.shape
+    step = max(1, _BN_BLOCK // max(width, 1))
+    parts = {}
+
+    def run(part):
+        total = None
+        for r0 in range(part.start, part.stop, step):
+            got = fn(slice(r0, min(part.stop, r0 + step)))
+            if got is not None:
+                total = got if total is None else tuple(t + g for t, g in zip(total, got))
+        parts[part.start] = total
+
+    split_batch(run, rows, A2.size)
+    totals = [parts[key] for key in sorted(parts)]
+    if totals[0] is None:
+        return None
+    return tuple(sum(column[1:], column[0]) for column in zip(*totals))
+
+
+def _pass_on(dY):
+    return dY
+
+
 class BatchNormalization(Layer):
     """Batch normalization (Keras `BatchNormalization`).
 
@@ -73,11 +106,54 @@ class BatchNormalization(Layer):
     def macs(self, input_shape):
         return 2 * elements(input_shape)
 
-    def forward(self, X, training, mask=None):
+    # (True, max_value) once the model folds a following rectifier into this layer
+    # (fuse_activation); it is then applied to Y in place, its mask taken from Y.
+    rectifier = (False, None)
+
+    def fuse_activation(self, layer) -> bool:
+        """Take over the plain rectifier (Activation relu, ReLU, ReLU6) that alone consumes
+        this layer's output (the model then skips that layer). Returns whether it did."""
+        from .activation_layers import plain_rectifier
+
+        self.rectifier = plain_rectifier(layer)
+        return self.rectifier[0]
+
+    # True once the model lets the convolution before it compute this layer in inference
+    # (Conv2D.fuse_batchnorm, conv.folded_forward); this layer then passes its input on.
+    folded = False
+
+    def inference_affine(self):
+        """(scale, shift) per channel: inference maps X to X * scale + shift."""
         s, W = self.spec, self.weights
+        f = W["moving_variance"].dtype.type
+        scale = 1 / xp.sqrt(W["moving_variance"] + f(s.epsilon))
+        if s.scale:
+            scale = scale * W["gamma"]
+        return scale, (W["beta"] if s.center else 0) - W["moving_mean"] * scale
+
+    def inference(self, X):
+        """forward in inference mode without the fold (channels last, no mask)."""
+        return self._forward_last(X, False)
+
+    def forward(self, X, training, mask=None):
+        s = self.spec
         a = s.axis % X.ndim
+        if self.folded and not training and mask is None:
+            return X, _pass_on  # the convolution before it computed this layer
         if a == X.ndim - 1 and mask is None:
             return self._forward_last(X, training and not self.frozen)
+        Y, backprop = self._normalize(X, training, mask)
+        if not self.rectifier[0]:
+            return Y, backprop
+        from .activation_layers import clip, clip_passes
+
+        max_value = self.rectifier[1]
+        clip(Y, max_value, out=Y)  # Y is this layer's own
+        return Y, lambda dY: backprop(dY * clip_passes(Y, max_value))
+
+    def _normalize(self, X, training, mask):
+        s, W = self.spec, self.weights
+        a = s.axis % X.ndim
         shape = [1] * X.ndim
         shape[a] = X.shape[a]
         axes = tuple(i for i in range(X.ndim) if i != a)
@@ -138,61 +214,76 @@ class BatchNormalization(Layer):
         return Y, backprop
 
     def _forward_last(self, X, training):
-        """The forward pass over channels last without a mask: the same maths as the general
-        one in fewer passes, on rows of k * C values (see _channel_rows)."""
+        """The pass over channels last without a mask, on rows of k * C values (see
+        _channel_rows), a block of rows at a time (see _blockwise) so that each block's
+        chain of passes runs in the cache: the statistics as Keras's moments, E[X] and
+        E[X^2] - E[X]^2, from the blocks' sums; then Y = X * scale + shift, rectified in
+        place when a rectifier is folded in. Only X and Y are kept: backward takes the sums
+        of G = dY (masked by the rectifier) and of G * X, then dX = G * scale + X * b + c
+        (per-channel b, c: Keras's gradient of (X - mean) * scale + beta through the batch's
+        moments)."""
         s, W = self.spec, self.weights
         X2, k = _channel_rows(X)
         f, n = X.dtype.type, X2.shape[0] * k
         C = X.shape[-1]
         gamma = W["gamma"] if s.scale else xp.ones(C, X.dtype)
-        if not training:
-            r = 1 / xp.sqrt(W["moving_variance"] + f(s.epsilon))
-            scale = r * gamma
-            Y = X2 * xp.tile(scale, k)
-            Y += xp.tile((W["beta"] if s.center else 0) - W["moving_mean"] * scale, k)
-
-            def backprop_inference(dY):
-                dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
-                self._channel_grads(dY2, X2 - xp.tile(W["moving_mean"], k), k, r)
-                return (dY2 * xp.tile(scale, k)).reshape(X.shape)
-
-            return Y.reshape(X.shape), backprop_inference
-        mean = _channel_sum(X2, k) / f(n)
-        Xhat = X2 - xp.tile(mean, k)
-        var = _channel_sum(Xhat, k, Xhat) / f(n)
-        keep, new = f(s.momentum), f(1.0 - s.momentum)
-        W["moving_mean"][...] = W["moving_mean"] * keep + mean * new
-        W["moving_variance"][...] = W["moving_variance"] * keep + var * new
+        if training:
+            sums = _blockwise(lambda rows: (_channel_sum(X2[rows], k), _channel_sum(X2[rows], k, X2[rows])),
+                              X2)
+            mean = sums[0] / f(n)
+            var = xp.maximum(sums[1] / f(n) - mean * mean, f(0))
+            keep, new = f(s.momentum), f(1.0 - s.momentum)
+            W["moving_mean"][...] = W["moving_mean"] * keep + mean * new
+            W["moving_variance"][...] = W["moving_variance"] * keep + var * new
+        else:
+            mean, var = W["moving_mean"], W["moving_variance"]
         r = 1 / xp.sqrt(var + f(s.epsilon))
-        Xhat *= xp.tile(r, k)
-        Y = Xhat * xp.tile(gamma, k) if s.scale else Xhat.copy()
-        if s.center:
-            Y += xp.tile(W["beta"], k)
+        scale = r * gamma
+        t_scale = xp.tile(scale, k)
+        t_shift = xp.tile((W["beta"] if s.center else 0) - mean * scale, k)
+        fused, max_value = self.rectifier
+        if fused:
+            from .activation_layers import clip, clip_passes
+        Y = xp.empty(X2.shape, X.dtype)
+
+        def normalize(rows):
+            y = xp.multiply(X2[rows], t_scale, out=Y[rows])
+            y += t_shift
+            if fused:
+                clip(y, max_value, out=y)
+
+        _blockwise(normalize, X2)
 
         def backprop(dY):
             dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
-            sum_G, sum_GX = self._channel_grads(dY2, Xhat, k)
-            # r * (G - mean(G) - Xhat * mean(G * Xhat)) with G = dY * gamma, whose sums are
-            # gamma times dY's (the parameter gradients)
-            dX = dY2 * xp.tile(r * gamma, k)
-            dX += xp.tile(r * gamma * sum_G / -f(n), k)
-            dX -= Xhat * xp.tile(r * gamma * sum_GX / f(n), k)
-            return dX.reshape(X.shape)
+            G = xp.empty(X2.shape, X.dtype)
+
+            def masked_sums(rows):
+                g = xp.multiply(dY2[rows], clip_passes(Y[rows], max_value), out=G[rows]) if fused else dY2[rows]
+                return _channel_sum(g, k), _channel_sum(g, k, X2[rows])
+
+            sum_G, sum_GX = _blockwise(masked_sums, X2)
+            # sum(G * Xhat) = r * (sum(G * X) - mean * sum(G))
+            sum_GXhat = r * (sum_GX - mean * sum_G)
+            if s.scale:
+                self.grads["gamma"] = sum_GXhat
+            if s.center:
+                self.grads["beta"] = sum_G
+            if training:
+                # dX = scale * (G - mean(G) - Xhat * mean(G * Xhat)) = G * scale + X * b + c
+                b = scale * r * sum_GXhat / -f(n)
+                t_b, t_c = xp.tile(b, k), xp.tile(scale * sum_G / -f(n) - b * mean, k)
+
+            def input_grad(rows):
+                g = xp.multiply(G[rows] if fused else dY2[rows], t_scale, out=G[rows])
+                if training:
+                    g += xp.multiply(X2[rows], t_b)
+                    g += t_c
+
+            _blockwise(input_grad, X2)
+            return G.reshape(X.shape)
 
         return Y.reshape(X.shape), backprop
-
-    def _channel_grads(self, dY2, D2, k, r=None):
-        """gamma's and beta's gradients from dY and Xhat = D * r, as rows; returns the
-        per-channel sums of dY and of dY * Xhat."""
-        sum_G = _channel_sum(dY2, k)
-        sum_GX = _channel_sum(dY2, k, D2)
-        if r is not None:
-            sum_GX *= r
-        if self.spec.scale:
-            self.grads["gamma"] = sum_GX
-        if self.spec.center:
-            self.grads["beta"] = sum_G
-        return sum_G, sum_GX
 
     def _param_grads(self, dY, Xhat, axes):
         if self.spec.scale:
