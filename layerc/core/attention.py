@@ -5,6 +5,7 @@ import math
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
+from .dense import column_sums
 from .parallel import matmul, split_batch
 
 _NEG = -1e9  # Keras's large negative score for masked positions
@@ -121,54 +122,50 @@ class MultiHeadAttention(Layer):
         H, dk, dv = s.num_heads, s.key_dim, s.value_dim or s.key_dim
         f = Xq.dtype.type
         scale = f(1.0 / math.sqrt(dk))
-        # inputs that are one array (self-attention) are projected by one product
+        # inputs that are one array (self-attention) are projected by one product; the
+        # query's kernel and bias carry the 1 / sqrt(key_dim) scale (weights, not activations)
         groups = _groups([(Xq, "query"), (Xk, "key"), (Xv, "value")])
-        proj = {}
+        proj, kernels = {}, []
         for X, names in groups:
-            proj.update(self._project(X, names))
+            Z, Wcat = self._project(X, names, scale)
+            proj.update(Z)
+            kernels.append(Wcat)
         Q = proj["query"].reshape(B, T, H, dk).transpose(0, 2, 1, 3)
-        Q *= scale
         K = proj["key"].reshape(B, S, H, dk).transpose(0, 2, 1, 3)
         V = proj["value"].reshape(B, S, H, dv).transpose(0, 2, 1, 3)
         allowed = self._allowed(Xs, mask, T, S)
         if allowed is not None:
             allowed = allowed.transpose(0, 1, 3, 2)
-        # Scores are kept transposed, (B, H, S, T): the softmax's max and sum then run over
-        # axis -2, where NumPy's reductions are elementwise across rows (the max ~3x faster
-        # than along short rows) and the sum is one product with a row of ones (~5x).
+        # Scores are kept transposed, (B, H, S, T): the softmax's reductions then run over
+        # axis -2, elementwise across rows (the sum is one product with a row of ones).
         drop = None
         if training and s.dropout > 0:
             drop = (self.rng.random((B, H, S, T), dtype=xp.float32) >= s.dropout).astype(Xq.dtype)
             drop *= f(1.0 / (1.0 - s.dropout))
-        P = xp.empty((B, H, S, T), Xq.dtype)
-        Pd = P if drop is None else xp.empty_like(P)
         O = xp.empty((B, T, H, dv), Xq.dtype)
         ones = xp.ones((1, S), Xq.dtype)
-        dens = xp.empty((B, H, 1, T), Xq.dtype)
+        n = _block(H * S * T * Xq.dtype.itemsize)
 
-        def attend(b):  # rows b of the batch: scores, masked stable softmax, dropout, P @ V
-            Z = xp.matmul(K[b], Q[b].transpose(0, 1, 3, 2), out=P[b])
-            a = None if allowed is None else allowed[b] if len(allowed) == B else allowed
-            if a is not None:
-                xp.putmask(Z, ~xp.broadcast_to(a, Z.shape), f(_NEG))
-            Z -= Z.max(axis=-2, keepdims=True)
-            xp.exp(Z, out=Z)
-            if a is not None:
-                Z *= a
-            den = xp.matmul(ones, Z, out=dens[b])
-            if a is not None:
-                den[den == 0] = 1  # a query step with nothing to attend to gets zeros
-            Ob = O[b].transpose(0, 2, 1, 3)
-            if not training:  # normalise the (T, dv) output, not the (S, T) probabilities
-                xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=Ob)
-                Ob /= den.transpose(0, 1, 3, 2)
-                return
-            Z /= den
-            if drop is not None:
-                xp.multiply(Z, drop[b], out=Pd[b])
-            xp.matmul(Pd[b].transpose(0, 1, 3, 2), V[b], out=Ob)
+        def attention(keep):
+            """Write O; return the probabilities (P, and P after dropout) when keep, else
+            run each block in one reused buffer (inference)."""
+            P = xp.empty((B, H, S, T), Xq.dtype) if keep else None
+            Pd = P if drop is None else xp.empty_like(P)
 
-        split_batch(attend, B, B * H * T * S)
+            def attend(rows):  # rows of the batch, a few samples at a time (in cache)
+                scratch = None if keep else xp.empty((n, H, S, T), Xq.dtype)
+                for b in _blocks(rows, n):
+                    Z = P[b] if keep else scratch[:b.stop - b.start]
+                    a = None if allowed is None else allowed[b] if len(allowed) == B else allowed
+                    _softmax_scores(K[b], Q[b], a, Z, ones, f)
+                    if drop is not None:
+                        Z = xp.multiply(Z, drop[b], out=Pd[b])
+                    xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=O[b].transpose(0, 2, 1, 3))
+
+            split_batch(attend, B, B * H * T * S)
+            return P, Pd
+
+        kept = [attention(training)]
         O2 = O.reshape(B * T, H * dv)
         Wo = W["attention_output/kernel"]
         Y = matmul(O2, Wo.reshape(H * dv, -1))
@@ -177,81 +174,82 @@ class MultiHeadAttention(Layer):
         out_shape = Wo.shape[2:]
         Y = Y.reshape(B, T, *out_shape)
 
-        normalised = [True] if training else []
-
         def backprop(dY):
-            if not normalised:  # an inference forward left the probabilities unnormalised
-                xp.divide(P, dens, out=P)
-                normalised.append(True)
+            if kept[0][0] is None:  # after an inference forward (input gradients): recompute
+                kept[0] = attention(True)
+            P, Pd = kept[0]
             dY2 = dY.reshape(B * T, -1)
             self.grads["attention_output/kernel"] = matmul(O2.T, dY2).reshape(Wo.shape)
             if s.use_bias:
-                self.grads["attention_output/bias"] = dY2.sum(axis=0).reshape(out_shape)
-            dO = matmul(dY2, Wo.reshape(H * dv, -1).T).reshape(B, T, H, dv).transpose(0, 2, 1, 3)
+                self.grads["attention_output/bias"] = column_sums(dY2).reshape(out_shape)
+            dO4 = matmul(dY2, Wo.reshape(H * dv, -1).T).reshape(B, T, H, dv)
+            dO = dO4.transpose(0, 2, 1, 3)
+            # sum over s of dP * P is the row dot of dO and the output (FlashAttention's D)
+            D = xp.einsum("ij,ij->i", dO4.reshape(-1, dv), O.reshape(-1, dv)).reshape(B, T, H)
+            D = D.transpose(0, 2, 1)[:, :, None, :]  # (B, H, 1, T), as the scores' rows
             grads = {}  # name -> (B, H, steps, d) view into its group's gradient buffer
             buffers = []
             for X, names in groups:
                 widths = [self.weights[f"{n}/kernel"].shape[1:] for n in names]
                 dZ = xp.empty((X.shape[0] * X.shape[1], sum(h * d for h, d in widths)), X.dtype)
                 at = 0
-                for n, (h, d) in zip(names, widths):
-                    grads[n] = dZ[:, at:at + h * d].reshape(X.shape[0], X.shape[1], h, d).transpose(0, 2, 1, 3)
+                for name, (h, d) in zip(names, widths):
+                    grads[name] = dZ[:, at:at + h * d].reshape(X.shape[0], X.shape[1], h, d).transpose(0, 2, 1, 3)
                     at += h * d
                 buffers.append(dZ)
 
-            def attend_back(b):
-                xp.matmul(Pd[b], dO[b], out=grads["value"][b])
-                dZ = xp.matmul(V[b], dO[b].transpose(0, 1, 3, 2))
-                if drop is not None:
-                    dZ *= drop[b]
-                # sum over s of dP * P is the row dot of dO and the output (FlashAttention's D)
-                D = (dO[b] * O[b].transpose(0, 2, 1, 3)).sum(axis=-1)[:, :, None, :]
-                dZ -= D
-                dZ *= P[b]
-                dQ = grads["query"][b]
-                xp.matmul(dZ.transpose(0, 1, 3, 2), K[b], out=dQ)
-                dQ *= scale
-                xp.matmul(dZ, Q[b], out=grads["key"][b])
+            def attend_back(rows):
+                scratch = xp.empty((n, H, S, T), dY.dtype)
+                for b in _blocks(rows, n):
+                    xp.matmul(Pd[b], dO[b], out=grads["value"][b])
+                    dZ = xp.matmul(V[b], dO[b].transpose(0, 1, 3, 2), out=scratch[:b.stop - b.start])
+                    if drop is not None:
+                        dZ *= drop[b]
+                    dZ -= D[b]
+                    dZ *= P[b]
+                    # the query's scale is applied to its kernel's gradient (_project_back)
+                    xp.matmul(dZ.transpose(0, 1, 3, 2), K[b], out=grads["query"][b])
+                    xp.matmul(dZ, Q[b], out=grads["key"][b])
 
             split_batch(attend_back, B, B * H * T * S)
-            by_array = {id(X): self._project_back(X, names, dZ) for (X, names), dZ in zip(groups, buffers)}
+            by_array = {id(X): self._project_back(X, names, dZ, Wcat, scale)
+                        for (X, names), dZ, Wcat in zip(groups, buffers, kernels)}
             # an array given twice gets its whole gradient once (the model adds per input)
             return [by_array.pop(id(X), None) for X in Xs]
 
         return Y, backprop
 
-    def _kernels(self, names):
+    def _project(self, X, names, scale):
+        """({name: X (B, T, D) @ kernel (D, H, d) + bias as (B*T, H*d)}, the kernels side by
+        side) for names sharing X, in one product; the query's kernel and bias are scaled."""
         Ws = [self.weights[f"{n}/kernel"] for n in names]
-        W = Ws[0].reshape(Ws[0].shape[0], -1) if len(Ws) == 1 else xp.concatenate(
-            [w.reshape(w.shape[0], -1) for w in Ws], axis=1)
-        return Ws, W
-
-    def _project(self, X, names):
-        """{name: X (B, T, D) @ kernel (D, H, d) + bias as (B*T, H*d)} for names sharing X,
-        in one product."""
-        Ws, W = self._kernels(names)
+        W = xp.concatenate([w.reshape(w.shape[0], -1) * (scale if n == "query" else 1)
+                            for n, w in zip(names, Ws)], axis=1)
         Z = matmul(X.reshape(-1, X.shape[-1]), W)
         if self.spec.use_bias:
-            Z += xp.concatenate([self.weights[f"{n}/bias"].reshape(-1) for n in names])
+            Z += xp.concatenate([self.weights[f"{n}/bias"].reshape(-1) * (scale if n == "query" else 1)
+                                 for n in names])
         out, at = {}, 0
         for n, w in zip(names, Ws):
             width = w.shape[1] * w.shape[2]
             out[n] = Z[:, at:at + width]
             at += width
-        return out
+        return out, W
 
-    def _project_back(self, X, names, dZ):
-        """Store the kernel and bias gradients of `_project` for dZ (B*T, sum of H*d); return dX."""
-        Ws, W = self._kernels(names)
+    def _project_back(self, X, names, dZ, W, scale):
+        """Store the kernel and bias gradients of `_project` for dZ (B*T, sum of H*d), whose
+        query part is the gradient of the scaled query; return dX."""
         X2 = X.reshape(-1, X.shape[-1])
         dW = matmul(X2.T, dZ)
-        db = dZ.sum(axis=0) if self.spec.use_bias else None
+        db = column_sums(dZ) if self.spec.use_bias else None
         at = 0
-        for n, w in zip(names, Ws):
-            width = w.shape[1] * w.shape[2]
-            self.grads[f"{n}/kernel"] = dW[:, at:at + width].reshape(w.shape)
+        for n in names:
+            shape = self.weights[f"{n}/kernel"].shape
+            width = shape[1] * shape[2]
+            k = scale if n == "query" else 1
+            self.grads[f"{n}/kernel"] = (dW[:, at:at + width] * k).reshape(shape)
             if db is not None:
-                self.grads[f"{n}/bias"] = db[at:at + width].reshape(w.shape[1:])
+                self.grads[f"{n}/bias"] = (db[at:at + width] * k).reshape(shape[1:])
             at += width
         if not self.input_grad:
             return None
@@ -260,6 +258,50 @@ class MultiHeadAttention(Layer):
     def compute_mask(self, Xs, masks):
         return masks[0] if masks else None
 
+
+# Samples per block of the score loops: a block's scores stay in the core's cache through
+# the softmax's passes (the whole batch's would not: ~10% slower).
+_BLOCK_BYTES = 1 << 19
+# exp of unshifted scores is used when every query step's sum of them lies in
+# (_TINY, _HUGE): then no score overflowed (each is below ln _HUGE, ~69) and the
+# largest of each step is within ~23 + ln(S) of 0, so whatever underflowed has a
+# probability below e^-60 (it is 0 in Keras's shifted exp too). The softmax is shift-
+# invariant, so this is Keras's result; otherwise the scores are recomputed and each
+# step's max is subtracted first (Keras's stable softmax).
+_TINY, _HUGE = 1e-10, 1e30
+
+
+def _block(sample_bytes):
+    return max(1, _BLOCK_BYTES // sample_bytes)
+
+
+def _blocks(rows, n):
+    for a in range(rows.start, rows.stop, n):
+        yield slice(a, min(a + n, rows.stop))
+
+
+def _softmax_scores(K, Q, allowed, Z, ones, f):
+    """Z (b, H, S, T) = softmax over S of the scores K @ Q^T (Q already scaled), zero where
+    `allowed` (broadcastable to Z) is False; a query step with nothing allowed gets zeros."""
+    xp.matmul(K, Q.transpose(0, 1, 3, 2), out=Z)
+    with xp.errstate(over="ignore"):
+        xp.exp(Z, out=Z)
+    if allowed is not None:
+        xp.copyto(Z, 0, where=~allowed)
+    den = xp.matmul(ones, Z)
+    check = den if allowed is None else xp.where(allowed.any(axis=-2, keepdims=True), den, 1)
+    if not (check.min() > _TINY and check.max() < _HUGE):  # (NaN too): the stable way
+        xp.matmul(K, Q.transpose(0, 1, 3, 2), out=Z)
+        if allowed is not None:
+            xp.copyto(Z, f(_NEG), where=~allowed)
+        Z -= Z.max(axis=-2, keepdims=True)
+        xp.exp(Z, out=Z)
+        if allowed is not None:
+            xp.copyto(Z, 0, where=~allowed)
+        den = xp.matmul(ones, Z, out=den)
+    if allowed is not None:
+        den[den == 0] = 1  # a query step with nothing to attend to gets zeros
+    Z /= den
 
 
 def _groups(pairs):

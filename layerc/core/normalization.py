@@ -337,7 +337,7 @@ class LayerNormalization(Layer):
         shape = [X.shape[i] if i in norm else 1 for i in range(X.ndim)]
         f = X.dtype.type
         if norm == [X.ndim - 1]:
-            return self._forward_last(X)
+            return self._forward_last(X, training)
         mean = X.mean(axis=axes, keepdims=True)
         D = X - mean
         var = xp.mean(xp.square(D), axis=axes, keepdims=True)
@@ -359,10 +359,10 @@ class LayerNormalization(Layer):
 
         return Y, backprop
 
-    def _forward_last(self, X):
+    def _forward_last(self, X, training):
         """The forward pass over the last axis only: the same maths as the general one in
         fewer passes (the row sums are matrix-vector products, the sums of products einsum's
-        fused loop, the normalisation in place)."""
+        fused loop, the normalisation in place; in inference, the scale and shift too)."""
         s, W = self.spec, self.weights
         C = X.shape[-1]
         X2 = xp.ascontiguousarray(X).reshape(-1, C)
@@ -371,11 +371,20 @@ class LayerNormalization(Layer):
         Xhat = X2 - (X2 @ ones / f(C))[:, None]
         r = 1 / xp.sqrt(xp.einsum("ij,ij->i", Xhat, Xhat) / f(C) + f(s.epsilon))
         Xhat *= r[:, None]
-        Y = Xhat * W["gamma"].reshape(-1) if s.scale else Xhat.copy()
+        if training:  # backprop needs Xhat
+            Y = Xhat * W["gamma"].reshape(-1) if s.scale else Xhat.copy()
+        else:  # backprop (input gradients) is then rare: it recomputes Xhat from X
+            Y = Xhat
+            if s.scale:
+                Y *= W["gamma"].reshape(-1)
+            Xhat = None
         if s.center:
             Y += W["beta"].reshape(-1)
 
         def backprop(dY):
+            nonlocal Xhat
+            if Xhat is None:
+                Xhat = (X2 - (X2 @ ones / f(C))[:, None]) * r[:, None]
             dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
             if s.scale:
                 self.grads["gamma"] = xp.einsum("ij,ij->j", dY2, Xhat).reshape(W["gamma"].shape)
