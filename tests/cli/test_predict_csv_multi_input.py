@@ -1,13 +1,10 @@
 """`layerc predict` of a two-input, two-output model trained from a CSV, from a CSV (a file or
 standard input) whose columns are picked by the names the data section gives each input."""
-import io
-import sys
 
 import numpy as np
 import pytest
 
 from layerc import jobs
-from layerc.cli import main
 from tests.data.test_csv_multi_input import write_files
 
 # the training file's columns, another order, with a column the model does not read
@@ -29,24 +26,6 @@ def trained(tmp_path_factory):
                                               for c in NEW_ORDER) for i in range(12)]
     (tmp / "new.csv").write_text("\n".join(lines) + "\n")
     return tmp, run
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """The CLI as the console script runs it: (exit code, stdout, stderr)."""
-
-    def invoke(*args, stdin=None):
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-        return (code, *capsys.readouterr())
-
-    return invoke
 
 
 def one_error(result, *words):
@@ -85,7 +64,7 @@ def test_predict_from_a_csv_equals_predict_from_the_npz(trained, run):
 def test_predict_reads_a_csv_from_standard_input(trained, run):
     tmp, run_dir = trained
     code, out, err = run("predict", run_dir, "--input", "-", "--output", "-",
-                         stdin=(tmp / "new.csv").read_bytes())
+                         input=(tmp / "new.csv").read_bytes())
     assert code == 0, err
     code, want, err = run("predict", run_dir, "--input", tmp / "new.npz", "--output", "-")
     assert code == 0, err
@@ -114,7 +93,7 @@ def test_a_missing_column_is_one_error_naming_it(trained, run):
               "its columns: a3, note, b2, b1, a1, b0, a0")
     typo = edited(tmp, "typo.csv", lambda ls: [ls[0].replace("b1", "b_1"), *ls[1:]])
     one_error(run("predict", run_dir, "--input", typo), "has no column 'b1' (input 'b')", "did you mean 'b_1'?")
-    one_error(run("predict", run_dir, "--input", "-", stdin=no_a2.read_bytes()),
+    one_error(run("predict", run_dir, "--input", "-", input=no_a2.read_bytes()),
               "standard input: has no column 'a2' (input 'a')")
 
 
@@ -143,15 +122,15 @@ def test_bad_cells_are_one_located_error(trained, run):
               "short.csv: line 4 has 9 cells, expected 8 (as in the header)")
     one_error(run("predict", run_dir, "--input", edited(tmp, "head.csv", lambda ls: ls[:1])),
               "head.csv: has no data rows")
-    one_error(run("predict", run_dir, "--input", "-", stdin=b""), "standard input")
-    one_error(run("predict", run_dir, "--input", "-", stdin=b"\xff\xfe,\x00"), "standard input: is not UTF-8 text")
+    one_error(run("predict", run_dir, "--input", "-", input=b""), "standard input")
+    one_error(run("predict", run_dir, "--input", "-", input=b"\xff\xfe,\x00"), "standard input: is not UTF-8 text")
 
 
 def test_a_model_trained_from_an_npz_still_reads_an_npz(trained, run):
     tmp, _ = trained
     npz_run = jobs.train(tmp / "npz.yaml", run_dir=tmp / "npz_run").run_dir
     one_error(run("predict", npz_run, "--input", tmp / "new.csv"), "new.csv: not a NumPy .npy/.npz file")
-    one_error(run("predict", npz_run, "--input", "-", stdin=(tmp / "new.csv").read_bytes()),
+    one_error(run("predict", npz_run, "--input", "-", input=(tmp / "new.csv").read_bytes()),
               "standard input: a model with several inputs reads an .npz with one array per input")
 
 

@@ -4,12 +4,10 @@ predictions CSV with a header on stdout with nothing else."""
 import io
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 from layerc import jobs
-from layerc.cli import main
 from layerc.data import DataError, prepare_inputs
 
 PIXELS = """\
@@ -34,26 +32,6 @@ layers:
 data: {format: text, train: sms.txt, labels: [ham, spam], vocab_size: 50, max_length: 8, test_split: 0.25}
 train: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy], epochs: 1}
 """
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """Run the CLI as the console script does: returns (exit code, stdout, stderr)."""
-
-    def invoke(*args, input=None):
-        if input is not None:
-            data = input.encode() if isinstance(input, str) else input
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
 
 
 @pytest.fixture(scope="module")

@@ -139,16 +139,20 @@ def start(*args, env=None):
 def test_stopped_mid_streamed_epoch_and_killed_then_resumed_gives_the_same_weights(tmp_path):
     spec = write_spec(tmp_path, n=900, batch=4, epochs=3)
     whole = jobs.train(spec, overrides=["data.stream=true"], run_dir=tmp_path / "whole").run_dir
-    run = tmp_path / "run"
-    args = ["train", str(spec), "--set", "data.stream=true", "--run-dir", str(run)]
-    proc = start(*args)
+    stop_kill_resume(spec, tmp_path / "run", whole, steps=162)
+
+
+def stop_kill_resume(spec, run, whole, steps):
+    """Streamed training stopped (SIGTERM) inside its second epoch, resumed and killed
+    outright (SIGKILL) in its third, resumed again: it must end with the weights of `whole`."""
+    proc = start("train", str(spec), "--set", "data.stream=true", "--run-dir", str(run))
     while proc.poll() is None and not (run / "metrics.csv").exists():  # the first epoch's end
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)  # stops after the next batch, of the second epoch
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     _, meta = load_checkpoint(run)
-    assert meta["epoch"] == 1 and 0 < meta["step"] < 162  # stopped inside a streamed epoch
+    assert meta["epoch"] == 1 and 0 < meta["step"] < steps  # stopped inside a streamed epoch
     proc = start("train", "--resume", str(run))  # resumed mid-epoch, then killed outright
     while proc.poll() is None and load_checkpoint(run)[1]["epoch"] < 2:
         time.sleep(0.02)

@@ -5,10 +5,8 @@ peak memory whatever the number of documents (the vocabulary is counted one docu
 time, and training reads, tokenises and pads each batch's files as it goes)."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,7 @@ import pytest
 from layerc import jobs
 from layerc.data import text_files
 from layerc.data.stream import Streamed
-from layerc.runs import load_checkpoint
-from tests.data.test_stream_images import same_weights, start
+from tests.data.test_stream_images import same_weights, stop_kill_resume
 
 SMS = Path(__file__).resolve().parents[2] / "datasets" / "sms_spam" / "SMSSpamCollection"
 SPEC = """\
@@ -147,25 +144,7 @@ def test_the_vocabulary_pass_reads_each_training_document_once(tmp_path, monkeyp
 def test_killed_mid_streamed_epoch_then_resumed_gives_the_same_weights(tmp_path):
     spec = write_spec(tmp_path, n=2500, per=3, length=60, batch=4, epochs=3)
     whole = jobs.train(spec, overrides=["data.stream=true"], run_dir=tmp_path / "whole").run_dir
-    run = tmp_path / "run"
-    proc = start("train", str(spec), "--set", "data.stream=true", "--run-dir", str(run))
-    while proc.poll() is None and not (run / "metrics.csv").exists():  # the first epoch's end
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)  # stops after the next batch, of the second epoch
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
-    _, meta = load_checkpoint(run)
-    assert meta["epoch"] == 1 and 0 < meta["step"] < 450  # stopped inside a streamed epoch
-    proc = start("train", "--resume", str(run))  # resumed mid-epoch, then killed outright in the third
-    while proc.poll() is None and load_checkpoint(run)[1]["epoch"] < 2:
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
-    assert load_checkpoint(run)[1]["epoch"] == 2
-    proc = start("train", "--resume", str(run))
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
-    assert same_weights(whole, run)
+    stop_kill_resume(spec, tmp_path / "run", whole, steps=450)
 
 
 PEAK = """\

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -111,13 +112,14 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(cluster, sw
     p = subprocess.Popen([sys.executable, "-m", "layerc", "sweep", str(path), "--output", str(out), "--address",
                           cluster.address, "--max-concurrent", "1"], cwd=ROOT, env=env(),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 180
-        while not list(out.glob("trials/*/weights.npz")) and time.time() < deadline and p.poll() is None:
-            time.sleep(0.2)
-        assert list(out.glob("trials/*/weights.npz")), "no trial finished"
+    try:  # stopped once Tune has a trial complete (its files alone can come a moment before that)
+        deadline, seen = time.time() + 180, []
+        while time.time() < deadline and p.poll() is None and not any(": done" in line for line in seen):
+            if select.select([p.stdout], [], [], 0.2)[0]:
+                seen.append(p.stdout.readline())
+        assert list(out.glob("trials/*/weights.npz")), "no trial finished: " + "".join(seen)
         p.send_signal(signal.SIGINT)
-        text = p.communicate(timeout=120)[0]
+        text = "".join(seen) + p.communicate(timeout=120)[0]
     finally:
         if p.poll() is None:
             p.kill()
