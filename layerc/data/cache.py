@@ -1,4 +1,4 @@
-"""Decoded file datasets, decoded once: in threads, then kept as `.npy` for the next run.
+"""Decoded file datasets, decoded once: in worker processes or threads, then kept as `.npy` for the next run.
 
 A folder of images that fits the memory budget is decoded into one array; the array is also
 written to the cache folder, so the next run with the same files and settings loads it at once
@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
+from . import workers
 from .errors import DataError
 from .stream import THREADS
 
@@ -40,8 +41,8 @@ def cache_root() -> Path | None:
 
 
 def decode_all(paths, decode, skip: tuple = (), threads: int = THREADS):
-    """Every file decoded into one array, in file order, by `threads` threads; a file whose
-    decoder raises one of `skip` is left out and listed.
+    """Every file decoded into one array, in file order, by `threads` threads (each handing its
+    files to a worker process where the decoder allows, data/workers.py); a file whose decoder raises one of `skip` is left out and listed.
 
     Returns (x, kept, bad): the samples of the files at `kept`, and (path, reason) of the others.
     Shapes: x (len(kept), *the samples' shape).
@@ -49,32 +50,30 @@ def decode_all(paths, decode, skip: tuple = (), threads: int = THREADS):
     paths = list(paths)
     if not paths:
         raise DataError("there are no files to decode")
-    out, bad, made = None, {}, threading.Lock()
-
-    def run(chunk):
-        nonlocal out
-        for i in chunk:
-            try:
-                sample = decode(paths[i])
-            except skip as e:
-                bad[i] = (str(paths[i]), getattr(e, "reason", None) or str(e))
+    starts = range(0, len(paths), CHUNK)
+    chunks = [paths[s:s + CHUNK] for s in starts]
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerc-decode")
+    results = pool.map(workers.decode_chunk, repeat(decode), chunks, repeat(skip), repeat(len(paths)))
+    out, kept, bad = None, [], []
+    try:
+        for start, chunk, (x, left_out) in zip(starts, chunks, results):  # re-raises a chunk's error
+            bad += [(path, reason) for _, path, reason in left_out]
+            if x is None:
                 continue
-            with made:
-                if out is None:  # the first sample decoded gives the shape
-                    out = np.empty((len(paths), *sample.shape), sample.dtype)
-            if sample.shape != out.shape[1:]:
-                raise DataError(f"{paths[i]}: decoded to shape {sample.shape}, the others to {out.shape[1:]}")
-            out[i] = sample
-
-    run(range(min(CHUNK, len(paths))))
-    chunks = [range(s, min(s + CHUNK, len(paths))) for s in range(CHUNK, len(paths), CHUNK)]
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerc-decode") as pool:
-        for _ in pool.map(run, chunks):  # re-raises a chunk's error
-            pass
-    kept = [i for i in range(len(paths)) if i not in bad]
+            skipped = {i for i, _, _ in left_out}
+            decoded = [start + i for i in range(len(chunk)) if i not in skipped]
+            if out is None:
+                out = np.empty((len(paths), *x.shape[1:]), x.dtype)
+            if x.shape[1:] != out.shape[1:]:
+                raise DataError(f"{paths[decoded[0]]}: decoded to shape {x.shape[1:]}, "
+                                f"but {paths[kept[0]]} to {out.shape[1:]}")
+            out[len(kept):len(kept) + len(x)] = x
+            kept += decoded
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if out is None:
-        return np.empty((0,)), kept, [bad[i] for i in sorted(bad)]
-    return (out[kept] if bad else out), kept, [bad[i] for i in sorted(bad)]
+        return np.empty((0,)), kept, bad
+    return (out[:len(kept)] if bad else out), kept, bad
 
 
 def entry(paths, settings: dict) -> tuple[str, str]:

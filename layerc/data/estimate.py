@@ -1,6 +1,7 @@
 """The memory a dataset will take once loaded, from file headers and sizes where cheap."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +104,14 @@ def _folder_counts(spec, src, spec_dir, input_shape):
     if spec.format == "images":
         return n, spec.image_size[0] * spec.image_size[1] * spec.channels(), 0
     length = spec.max_length or (input_shape[0] if input_shape and input_shape[0] else 256)
-    size = sum(p.stat().st_size for p in listing.paths if p.exists())
-    return n, length, 4 * size
+    return n, length, 4 * sum(map(_size, listing.paths))
+
+
+def _size(path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _npz_shape(path, key):

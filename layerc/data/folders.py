@@ -6,6 +6,7 @@ data/images.py re-exports these names as part of its interface.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class Listing:
     labels: list[int] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     bad: list[tuple[str, str]] = field(default_factory=list)
+
+    def copy(self) -> "Listing":
+        return Listing(self.root, list(self.paths), list(self.labels), list(self.class_names), list(self.bad))
 
     def take(self, keep) -> "Listing":
         keep = list(keep)
@@ -79,8 +83,50 @@ def list_images(spec, src, spec_dir: Path | None, class_names: list[str] | None 
                       training=class_names is None)
 
 
+# A job lists a folder up to three times (the shape check, the memory estimate, the read): the
+# listing is kept, with the status times of every folder it visited, and given again while none
+# of those folders has changed (a file added, removed or renamed changes its folder's times). A
+# folder modified in the last seconds is not trusted to show a further change within its clock's
+# tick (as git's racy-index rule), so such listings are not kept.
+_listed: dict[tuple, tuple[list, Listing]] = {}
+_SETTLED_NS = 3_000_000_000
+_KEPT = 4  # listings kept at most (the latest ones)
+
+
 def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow_links: bool,
                training: bool = True) -> Listing:
+    """`_list_files`, or its listing of these folders kept from earlier in this process while
+    no folder it visited has changed since."""
+    key = (os.path.abspath(root), formats, None if class_names is None else tuple(class_names),
+           follow_links, training)
+    if key in _listed:
+        stamps, listing = _listed[key]
+        if stamps == _stamps(d for d, _ in stamps):
+            return listing.copy()
+        del _listed[key]
+    visited, start = [], time.time_ns()
+    listing = _list_files(Path(root), formats, class_names, follow_links, training, visited)
+    if all(t is not None and t[0] < start - _SETTLED_NS for _, t in visited):  # their mtimes
+        _listed[key] = (visited, listing.copy())
+        while len(_listed) > _KEPT:
+            del _listed[next(iter(_listed))]
+    return listing
+
+
+def _stamps(folders) -> list[tuple[str, tuple | None]]:
+    """(folder, (mtime, ctime, inode) or None if it cannot be read) for each folder."""
+    out = []
+    for d in folders:
+        try:
+            st = os.stat(d)
+            out.append((d, (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)))
+        except OSError:
+            out.append((d, None))
+    return out
+
+
+def _list_files(root: Path, formats: tuple, class_names: list[str] | None, follow_links: bool,
+                training: bool, visited: list) -> Listing:
     """Files ending in `formats` in each class subfolder of `root`, in Keras's order: classes
     sorted by name (or as `class_names` gives them), files sorted by path within each class,
     subfolders included. Hidden files and folders are left out.
@@ -88,6 +134,7 @@ def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow
     Raises DataError for a folder with no class folders, a class with no files, and (when
     `training`) a single class; other files and symlink loops are returned in `bad`.
     """
+    visited += _stamps([str(root)])
     try:
         subdirs = sorted(e.name for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir())
     except OSError as e:
@@ -119,7 +166,7 @@ def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow
         if not folder.is_dir():
             continue  # a validation or test folder without this class
         before = len(listing.bad)
-        files = list(walk_files(folder, formats, follow_links, listing.bad))
+        files = list(walk_files(folder, formats, follow_links, listing.bad, visited))
         if not files and len(listing.bad) == before:  # not a folder whose files are all bad
             empty.append(str(folder))
         listing.paths += files
@@ -130,13 +177,16 @@ def list_files(root: Path, formats: tuple, class_names: list[str] | None, follow
     return listing
 
 
-def walk_files(folder: Path, formats: tuple, follow_links: bool, bad: list):
+def walk_files(folder: Path, formats: tuple, follow_links: bool, bad: list, visited: list | None = None):
     """Files under `folder` with a suffix in `formats`, sorted by (folder, name) as Keras's
     os.walk-based listing gives them; other files go to `bad`. Linked folders are followed
-    with `follow_links`, and one that leads back into its own path is a loop (in `bad`)."""
+    with `follow_links`, and one that leads back into its own path is a loop (in `bad`).
+    `visited` gets (folder, modification time) of each folder, timed before it is read."""
     found = []  # (folder path text, name, path)
 
     def visit(path: Path, ancestors: tuple):
+        if visited is not None:
+            visited.extend(_stamps([str(path)]))
         try:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError as e:

@@ -119,22 +119,45 @@ def decode_image(path, spec) -> np.ndarray:
                   spec.interpolation)
 
 
+class ImageDecoder:
+    """`decode_image` with fixed settings (stream.image_settings: image_size, color_mode,
+    interpolation, crop/pad to aspect ratio, Pillow's version), as a decoder that worker
+    processes can rebuild from its JSON `remote` description (data/workers.py)."""
+
+    bad_file = BadFile  # what it raises for a file that cannot be used
+
+    def __init__(self, settings: dict):
+        from types import SimpleNamespace
+
+        self.settings = dict(settings)
+        self.remote = {"images": self.settings}
+        self.spec = SimpleNamespace(**self.settings)
+        self.spec.image_size = tuple(self.spec.image_size)
+
+    def __call__(self, path) -> np.ndarray:
+        return decode_image(path, self.spec)
+
+
+def decoder_from(remote: dict) -> ImageDecoder:
+    """The decoder that `remote` (an ImageDecoder's `remote`) describes, in a worker."""
+    return ImageDecoder(remote["images"])
+
+
 def decode_all(paths, spec) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
-    """Every file decoded into one array; (images, indices of the decoded files, bad files).
+    """Every file decoded into one array, in this thread; (images, indices of the decoded
+    files, bad files).
 
     Shapes: -> (decoded, height, width, channels) float32.
     """
-    h, w = spec.image_size
-    out = np.empty((len(paths), h, w, spec.channels()), np.float32)
-    kept, bad = [], []
-    for i, p in enumerate(paths):
-        try:
-            out[len(kept)] = decode_image(p, spec)
-        except BadFile as e:
-            bad.append((e.path, e.reason))
-            continue
-        kept.append(i)
-    return out[:len(kept)], kept, bad
+    from functools import partial
+
+    from .stream import decode_chunk
+
+    x, left_out = decode_chunk(partial(decode_image, spec=spec), paths, skip=(BadFile,))
+    skipped = {i for i, _, _ in left_out}
+    if x is None:
+        x = np.empty((0, *spec.image_size, spec.channels()), np.float32)
+    return x, [i for i in range(len(paths)) if i not in skipped], [(path, why) for _, path, why in left_out]
 
 
 def read_part(spec, src, spec_dir: Path | None, limit: int | None, name: str,

@@ -19,8 +19,8 @@ import numpy as np
 
 from .errors import DataError
 
-# Decoding threads: Pillow (and zlib) release the GIL while they decode, so a thread a core
-# keeps the training step fed; more only compete with the step's own BLAS threads.
+# Reading threads, a core each: they decode themselves (a few files: Pillow and zlib release
+# the GIL while decoding), or hand the decoding to worker processes (data/workers.py) and wait.
 THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -70,8 +70,12 @@ class Streamed:
                         self.dtype if dtype is None else dtype, lambda raw: step(prepare(raw)))
 
     def load(self, index) -> np.ndarray:
-        """Read, decode and prepare the samples at `index`, in this thread."""
-        raw = decode_into(self.decode, [self.paths[i] for i in index])
+        """Read, decode and prepare the samples at `index`: decoded by a worker process where
+        the decoder allows (this thread waits without the GIL) or in this thread, prepared here."""
+        from . import workers
+
+        raw = workers.decode_chunk(self.decode, [self.paths[i] for i in index], files=len(self.paths),
+                                   name_errors=True)[0]
         out = self.prepare(raw)
         if out.shape[1:] != self.sample_shape:
             raise DataError(f"{self.paths[index[0]]}: a decoded sample has shape {out.shape[1:]}, "
@@ -90,23 +94,34 @@ class Streamed:
         return x if dtype is None else x.astype(dtype)
 
 
-def decode_into(decode, paths) -> np.ndarray:
-    """The files' decoded samples stacked in one array."""
-    out = None
+def decode_chunk(decode, paths, skip: tuple = (), name_errors: bool = False):
+    """The files' decoded samples stacked in one array, in file order, leaving out the files
+    whose decoder raises one of `skip`; another error of the decoder stands, or with
+    `name_errors` is a DataError naming the file.
+
+    Returns (x, bad): x (decoded, *sample shape), None if no file was decoded; bad the
+    (position in paths, path, reason) of the files left out.
+    """
+    out, bad, n = None, [], 0
     for i, path in enumerate(paths):
         try:
             sample = decode(path)
-        except DataError:
-            raise
+        except skip as e:
+            bad.append((i, str(path), getattr(e, "reason", None) or str(e)))
+            continue
         except Exception as e:  # the decoder's own error for a file that cannot be read
+            if not name_errors or isinstance(e, DataError):
+                raise
             text = str(e) or type(e).__name__
             raise DataError(text if str(path) in text else f"{path}: {text}") from None
         if out is None:
+            first = path
             out = np.empty((len(paths), *sample.shape), sample.dtype)
         if sample.shape != out.shape[1:]:
-            raise DataError(f"{path}: decoded to shape {sample.shape}, but {paths[0]} to {out.shape[1:]}")
-        out[i] = sample
-    return out
+            raise DataError(f"{path}: decoded to shape {sample.shape}, but {first} to {out.shape[1:]}")
+        out[n] = sample
+        n += 1
+    return (out if out is None or n == len(out) else out[:n]), bad
 
 
 def is_streamed(arrays) -> bool:
@@ -187,13 +202,11 @@ def image_part(spec, listing, name: str):
     """One images source as a sources.Part: decoded into memory (from the decoded-data cache
     when it has these files), or with `spec.stream` left in the files as a `Streamed` array
     whose headers are checked now (a file that fails to decode later stops training, named)."""
-    from functools import partial
-
     from . import cache
-    from .images import BadFile, bad_files_error, check_headers, decode_image
+    from .images import BadFile, ImageDecoder, bad_files_error, check_headers
     from .sources import Part
 
-    decode = partial(decode_image, spec=spec)
+    decode = ImageDecoder(image_settings(spec))
     if spec.stream:
         bad = check_headers(listing.paths)
         left_out = {p for p, _ in bad}
@@ -203,7 +216,7 @@ def image_part(spec, listing, name: str):
         info = {"cache": "streamed"}
     else:
         info = {}
-        x, kept, bad = cache.decoded(listing.paths, decode, image_settings(spec), info, skip=(BadFile,))
+        x, kept, bad = cache.decoded(listing.paths, decode, decode.settings, info, skip=(BadFile,))
     bad = sorted(listing.bad + bad)  # in path order, wherever found
     if bad and spec.bad_files == "error":
         raise bad_files_error(f"{name} data ({listing.root})", bad)

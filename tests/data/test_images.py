@@ -1,6 +1,9 @@
 """`format: images` (issue 21): class folders and CSV listings with Keras's
 image_dataset_from_directory semantics, the same arrays and weights as IDX files of the same
 digits, Keras's bilinear resize, and `layerc predict` on image files."""
+import os
+import time
+
 import numpy as np
 import pytest
 from layerc import jobs
@@ -246,3 +249,34 @@ def test_limit_keeps_every_class_share(digits):
     np.testing.assert_array_equal(ds.train[1], y[picked])  # evenly spaced, in the listing's order
     np.testing.assert_array_equal(ds.train[0][..., 0], x[picked])
     assert len(set(ds.train[1])) >= 8
+
+
+def test_a_folder_is_listed_once_a_job_until_it_changes(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from layerc.data import folders
+
+    root = tmp_path / "listed"
+    for c in "ab":
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (4, 4)).save(root / c / f"{i}.png")
+    listings = []
+    real = folders._list_files
+    monkeypatch.setattr(folders, "_list_files", lambda *a: listings.append(1) or real(*a))
+    monkeypatch.setattr(folders, "_listed", {})
+    folders.list_files(root, folders.FORMATS, None, False)
+    folders.list_files(root, folders.FORMATS, None, False)
+    assert len(listings) == 2  # just written: a change within the clock's tick could go unseen
+    old = time.time() - 60
+    for d in (root, root / "a", root / "b"):
+        os.utime(d, (old, old))
+    first = folders.list_files(root, folders.FORMATS, None, False)
+    again = folders.list_files(root, folders.FORMATS, None, False)
+    assert len(listings) == 3 and again == first and again is not first
+    again.paths.clear()  # a caller's changes stay its own
+    assert folders.list_files(root, folders.FORMATS, None, False) == first and len(listings) == 3
+    Image.new("L", (4, 4)).save(root / "b" / "3.png")  # a file added: its folder's times change
+    added = folders.list_files(root, folders.FORMATS, None, False)
+    assert len(listings) == 4 and added.paths == first.paths + [root / "b" / "3.png"]
+    assert folders.list_files(root, folders.FORMATS, ["b", "a"], False).class_names == ["b", "a"]  # its own key
