@@ -202,13 +202,13 @@ def image_part(spec, listing, name: str):
     """One images source as a sources.Part: decoded into memory (from the decoded-data cache
     when it has these files), or with `spec.stream` left in the files as a `Streamed` array
     whose headers are checked now (a file that fails to decode later stops training, named)."""
-    from . import cache
-    from .images import BadFile, ImageDecoder, bad_files_error, check_headers
+    from . import cache, workers
+    from .images import BadFile, ImageDecoder, bad_files_error
     from .sources import Part
 
     decode = ImageDecoder(image_settings(spec))
     if spec.stream:
-        bad = check_headers(listing.paths)
+        bad = workers.check_headers(decode, listing.paths, THREADS)  # no pixel decoded
         left_out = {p for p, _ in bad}
         kept = [i for i, p in enumerate(listing.paths) if str(p) not in left_out]
         h, w = spec.image_size

@@ -1,15 +1,16 @@
-"""Image decoding in worker processes.
+"""Image decoding (and header checks) in worker processes.
 
 Decoding one small image is mostly Python (Pillow's file and plugin handling), so decoding
 threads hold the GIL and slow the training step instead of feeding it: 10,000 MNIST PNG files
-took 1.7 s in two threads against 1.3 s in one. Worker processes decode beside the step, as a
+took 2.7 s in two threads against 1.3 s in one. Worker processes decode beside the step, as a
 DataLoader's workers do.
 
 A worker is `python -m layerc.data.workers`, started once a process when a job has enough
 files to repay its start-up (`MIN_FILES`). It reads one request a line on stdin, a JSON object
-{"decoder": ..., "paths": [...]}, and answers on stdout with a JSON line {"shape", "dtype",
-"bad": [[position, path, reason]], "error"} followed by the decoded array's raw bytes. Nothing
-is pickled. A worker ignores Ctrl-C (the job's own process handles it) and exits when its stdin
+{"decoder": ..., "paths": [...], "headers": bool}, and answers on stdout with a JSON line
+{"shape", "dtype", "bad", "error"}, followed by the decoded array's raw bytes (`bad`: the
+files left out, [position, path, reason]; with "headers" it only checks the files' headers
+and `bad` is [path, reason]). Nothing is pickled. A worker ignores Ctrl-C (the job's own process handles it) and exits when its stdin
 closes, so a job that is killed leaves no worker behind. A worker that dies is not used again:
 its request is decoded in the calling thread instead.
 
@@ -27,6 +28,7 @@ import sys
 import threading
 
 MIN_FILES = 2048  # fewer files decode in less time than the workers take to start
+CHUNK = 1024  # files a header-check request holds
 
 
 def processes() -> int:
@@ -65,15 +67,17 @@ class Pool:
                 if self.alive == 0:
                     return None
 
-    def decode(self, decoder, paths: list):
-        """(x, bad) as `stream.decode_chunk(decoder, paths, skip)` with the decoder's own bad-file
-        error skipped; None if the worker stopped (the caller decodes them itself)."""
+    def ask(self, decoder, paths: list, headers: bool = False):
+        """A worker's answer: (x, bad) as `stream.decode_chunk(decoder, paths, skip)` with the
+        decoder's bad-file error skipped, or with `headers` the (path, reason) of the files whose
+        header is not an image's (images.check_headers); None if the worker stopped (the caller
+        then does the work itself)."""
         proc = self._take()
         if proc is None:
             return None
         try:
-            request = json.dumps({"decoder": decoder.remote, "paths": [str(p) for p in paths]})
-            proc.stdin.write(request.encode() + b"\n")
+            request = {"decoder": decoder.remote, "paths": [str(p) for p in paths], "headers": headers}
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
             proc.stdin.flush()
             head = json.loads(proc.stdout.readline())
             x = None
@@ -96,7 +100,8 @@ class Pool:
             from .errors import DataError
 
             raise DataError(head["error"])
-        return x, [tuple(b) for b in head["bad"]]
+        bad = [tuple(b) for b in head["bad"]]
+        return bad if headers else (x, bad)
 
     def close(self) -> None:
         for proc in self.started:
@@ -149,7 +154,7 @@ def decode_chunk(decode, paths: list, skip: tuple = (), files: int | None = None
 
     remote = getattr(decode, "remote", None)
     workers = pool(len(paths) if files is None else files) if remote is not None else None
-    answer = workers.decode(decode, paths) if workers is not None else None
+    answer = workers.ask(decode, paths) if workers is not None else None
     if answer is None:
         return decode_here(decode, paths, skip, name_errors)
     x, bad = answer
@@ -159,6 +164,25 @@ def decode_chunk(decode, paths: list, skip: tuple = (), files: int | None = None
         _, path, reason = bad[0]
         raise DataError(f"{path}: {reason}")
     return x, bad
+
+
+def check_headers(decode, paths: list, threads: int) -> list[tuple[str, str]]:
+    """`images.check_headers(paths)`: (path, reason) of each file whose header cannot be read
+    as an image, by the worker processes when there are enough files, `CHUNK` files a request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .images import check_headers as check_here
+
+    workers = pool(len(paths)) if getattr(decode, "remote", None) is not None else None
+    if workers is None:
+        return check_here(paths)
+
+    def check(chunk):
+        answer = workers.ask(decode, chunk, headers=True)
+        return check_here(chunk) if answer is None else answer
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerc-check") as run:
+        return [b for bad in run.map(check, [paths[s:s + CHUNK] for s in range(0, len(paths), CHUNK)]) for b in bad]
 
 
 # ---- the worker ----------------------------------------------------------------------------
@@ -175,9 +199,13 @@ def _serve(stdin, stdout) -> None:
         decode = decoders[key]
         x, bad, error = None, [], None
         try:
+            from .images import check_headers
             from .stream import decode_chunk as decode_here
 
-            x, bad = decode_here(decode, request["paths"], (decode.bad_file,), name_errors=True)
+            if request["headers"]:
+                bad = check_headers(request["paths"])
+            else:
+                x, bad = decode_here(decode, request["paths"], (decode.bad_file,), name_errors=True)
         except Exception as e:  # one line for the job to raise
             error = str(e) or type(e).__name__
         head = {"shape": None if x is None else list(x.shape), "dtype": None if x is None else x.dtype.str,

@@ -140,3 +140,14 @@ def test_workers_exit_when_their_job_is_killed(monkeypatch):
     while not all(gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(gone(p) for p in pids)
+
+
+def test_workers_check_headers_as_this_process_does(tmp_path, on, monkeypatch):
+    files = folder_with_bad_files(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    files.insert(3, str(tmp_path / "empty.png"))
+    monkeypatch.setattr(workers, "CHUNK", 16)
+    here = images.check_headers(files)
+    assert [p for p, _ in here] == [files[3], files[51]]  # the truncated file's header reads
+    monkeypatch.setattr(images, "open_image", lambda *a: pytest.fail("checked in the job's process"))
+    assert workers.check_headers(decoder(), files, threads=2) == here
