@@ -7,8 +7,9 @@
 Each architecture is built, re-drawn and fed as benchmarks/bench_applications.py does
 (tests/interop/keras_apps.py: the same input size, weights, BatchNormalization calibration
 and batch of 4 inputs); the same weights go into the architecture built again under Keras's
-float64 policy (computing in float64: see keras_apps.float64); both .keras files
-are imported as `layerc import` does (the float64 one gives a `dtype: float64` spec). Printed, as max abs difference / largest output:
+float64 policy (computing in float64: see keras_apps.float64); both .keras files are
+imported as `layerc import` does (the float64 one gives a `dtype: float64` spec). Printed,
+as the largest absolute difference over the largest output:
 
     (a) layerc float32 vs Keras float32   (the bench's figure)
     (b) Keras float32  vs Keras float64   (Keras's own float32 rounding)
@@ -17,7 +18,7 @@ are imported as `layerc import` does (the float64 one gives a `dtype: float64` s
 
 for the outputs and, with a softmax top, for the logits (the top run without its softmax).
 (a) of the size of (b) with (c) tiny means float32 rounding, not a wrong layer.
---layers N adds, for the N layers where (a) grows most from the layer before, each layer's
+--layers N adds, for the N layers where (a) grows most from their inputs', each layer's
 (a)-(d) on its own output (relative to that output's largest value).
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ def imported(kmodel, workdir):
     from layerc.interop.keras import import_to_dir
     from layerc.runs import load_weights
 
+    workdir.mkdir()
     kmodel.save(workdir / "source.keras")
     import_to_dir(workdir / "source.keras", workdir / "imported")
     model = layerc.build(layerc.load_spec(workdir / "imported" / "spec.yaml"))
@@ -75,10 +77,13 @@ def layerc_outputs(model, x, logits: bool) -> dict:
     return out
 
 
-def keras_layer_outputs(keras, kmodel, x, names) -> dict:
-    layers = [lay for lay in kmodel.layers if lay.name in names]
+def keras_layer_outputs(keras, kmodel, x, names, rename=None) -> dict:
+    """{name: output} of kmodel's layers that have one of names (after rename)."""
+    rename = rename or {}
+    layers = [lay for lay in kmodel.layers if rename.get(lay.name, lay.name) in names]
     probe = keras.Model(kmodel.inputs, [lay.output for lay in layers])
-    return {lay.name: np.asarray(y, np.float64) for lay, y in zip(layers, probe.predict(x, verbose=0))}
+    return {rename.get(lay.name, lay.name): np.asarray(y, np.float64)
+            for lay, y in zip(layers, probe.predict(x, verbose=0))}
 
 
 def layerc_layer_outputs(model, x) -> dict:
@@ -122,9 +127,7 @@ def check(keras, arch, include_top=True, pooling=None, layers=0, **kw) -> dict:
         k64 = rebuilt(keras, arch, k32, **kw)
         k64_out = keras_outputs(keras, k64, x.astype(np.float64))
     with tempfile.TemporaryDirectory() as d:
-        d = Path(d)
-        (d / "32").mkdir(), (d / "64").mkdir()
-        l32, l64 = imported(k32, d / "32"), imported(k64, d / "64")
+        l32, l64 = imported(k32, Path(d, "32")), imported(k64, Path(d, "64"))
     assert l64.spec.dtype == "float64"
     logits = softmax_top(k32) is not None
     runs = {"keras32": keras_outputs(keras, k32, x), "keras64": k64_out,
@@ -133,11 +136,14 @@ def check(keras, arch, include_top=True, pooling=None, layers=0, **kw) -> dict:
     for what in runs["keras32"]:
         result[what] = {p: relative_error(runs[u][what], runs[v][what]) for p, u, v in PAIRS}
     if layers:
-        ours = {"layerc32": layerc_layer_outputs(l32, x), "layerc64": layerc_layer_outputs(l64, x)}
+        # Keras numbers unnamed layers per session (rescaling, then rescaling_1): k32's names for both
+        rename = {b.name: a.name for a, b in zip(k32.layers, k64.layers)}
+        ours = {"layerc32": layerc_layer_outputs(l32, x),
+                "layerc64": {rename.get(n, n): v for n, v in layerc_layer_outputs(l64, x).items()}}
         names = [n for n in ours["layerc32"] if n in ours["layerc64"]]
         theirs = {"keras32": keras_layer_outputs(keras, k32, x, set(names))}
         with float64(keras):
-            theirs["keras64"] = keras_layer_outputs(keras, k64, x.astype(np.float64), set(names))
+            theirs["keras64"] = keras_layer_outputs(keras, k64, x.astype(np.float64), set(names), rename)
         vals = {**ours, **theirs}
         names = [n for n in names if n in theirs["keras32"]]
         errors = {n: {p: relative_error(vals[u][n], vals[v][n]) for p, u, v in PAIRS} for n in names}
@@ -159,7 +165,7 @@ def report(r) -> str:
             lines.append(f"  {what:7s} (a) layerc32-keras32 {e['a']:.1e}  (b) keras32-keras64 {e['b']:.1e}  "
                          f"(c) layerc64-keras64 {e['c']:.1e}  (d) layerc32-keras64 {e['d']:.1e}")
     if "layers" in r:
-        lines.append("  where (a) grows most (layer: (a) of the layer before -> (a) (b) (c) (d) of its output):")
+        lines.append("  where (a) grows most (layer: (a) of its inputs -> (a) (b) (c) (d) of its output):")
         for name, before, e in r["layers"]:
             lines.append(f"    {name:32s} {before:.1e} -> {e['a']:.1e} {e['b']:.1e} {e['c']:.1e} {e['d']:.1e}")
         lines.append("  the last layers compared:")
