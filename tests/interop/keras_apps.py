@@ -1,10 +1,11 @@
 """`keras.applications` models as an oracle: built with weights=None, re-drawn so outputs
 differ from input to input, then Keras -> `layerc import` -> layerc == Keras -> export ->
-Keras `load_model` == Keras. Shared by tests/interop/test_applications.py and
-benchmarks/bench_applications.py."""
+Keras `load_model` == Keras. Shared by tests/interop/test_applications.py,
+benchmarks/bench_applications.py and benchmarks/float64_check.py."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -114,14 +115,39 @@ def build(keras, arch, size=None, include_top=True, pooling=None, classes=10, **
               **({"classes": classes} if include_top else {}), **kw)
 
 
-def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
-    """Keras -> import -> layerc -> export -> Keras on a batch of n inputs: the errors
-    relative to the largest output, the times and the number of parameters."""
-    import layerc
-    from layerc.interop.keras import import_to_dir, save_keras
-    from layerc.runs import load_weights
+@contextmanager
+def float64(keras):
+    """Keras's float64 policy, computing in float64. On torch, keras.backend.result_type maps
+    float64 to float32 (keras-team/keras#23223, #23704), so a float64 BatchNormalization
+    computes in float32 (its compute dtype is result_type(x, "float32")), as do Normalization's
+    max(sqrt(variance), 1e-7) and the ops that take their dtype from it: float64 as Keras runs
+    it is no float64 oracle. That mapping is lifted here, then restored."""
+    from keras.src.backend.common import dtypes
 
-    workdir = Path(workdir)
+    saved = keras.config.floatx(), keras.config.dtype_policy(), dtypes.BIT64_TO_BIT32_DTYPE["float64"]
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(saved[0])
+        keras.config.set_dtype_policy(saved[1])
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = saved[2]
+
+
+def rebuilt(keras, arch, kmodel, **kw):
+    """The architecture built again (under the policy in force) with kmodel's weights."""
+    model = build(keras, arch, **kw)
+    model.set_weights(kmodel.get_weights())
+    for layer in sublayers(model):  # Normalization's mean and variance tensors are made at build
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+    return model
+
+
+def prepare(keras, kmodel, n=4, seed=0):
+    """Re-draw kmodel's weights (redraw_keras) and return the batch of n inputs it is checked on."""
     rng = np.random.default_rng(seed + 1)
     x = rng.normal(0.0, 1.0, (n, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
     # the BatchNormalization statistics come from 256 inputs: at the 1x1 positions of a small
@@ -130,6 +156,18 @@ def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
     # were 2e-2 off its float64 ones, layerc's 4e-2 off Keras's; with 256, 6e-5)
     calibration = rng.normal(0.0, 1.0, (256, *kmodel.input_shape[1:])).astype(np.float32) * 50 + 100
     redraw_keras(keras, kmodel, calibration, seed)
+    return x
+
+
+def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
+    """Keras -> import -> layerc -> export -> Keras on a batch of n inputs: the errors
+    relative to the largest output, the times and the number of parameters."""
+    import layerc
+    from layerc.interop.keras import import_to_dir, save_keras
+    from layerc.runs import load_weights
+
+    workdir = Path(workdir)
+    x = prepare(keras, kmodel, n, seed)
     src = workdir / "source.keras"
     kmodel.save(src)
     want = np.asarray(kmodel.predict(x, verbose=0))

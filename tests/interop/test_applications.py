@@ -42,3 +42,41 @@ def test_application_round_trip(keras, tmp_path, arch, top, pooling, kw):
     assert result["spread"] > 0.05, result  # the outputs differ from input to input
     assert result["import_error"] <= 1e-4, result
     assert result["export_error"] <= 1e-4, result
+
+
+def test_float64_import_gives_keras_float64_outputs_to_float64_rounding(keras, tmp_path):
+    """An EfficientNet block (Rescaling, Normalization, convolutions, BatchNormalization,
+    swish, squeeze-and-excitation, a softmax top) in float64, Keras computing in float64
+    (keras_apps.float64: on torch its float64 BatchNormalization computes in float32): layerc's
+    float64 outputs are Keras's to 1e-12, where float32 rounding anywhere would leave 1e-7.
+    So a deep model's float32 error (EfficientNetB6: 1e-3) is rounding, not a formula
+    (benchmarks/float64_check.py)."""
+    import numpy as np
+
+    import layerc
+    from layerc.interop.keras import import_to_dir
+    from layerc.runs import load_weights
+
+    from .keras_apps import float64, redraw_keras, relative_error
+
+    L = keras.layers
+    rng = np.random.default_rng(0)
+    x = rng.normal(100.0, 50.0, (4, 8, 8, 3))
+    with float64(keras):
+        inp = keras.Input((8, 8, 3))
+        h = L.Normalization(axis=-1)(L.Rescaling(1 / 255)(inp))
+        h = L.Activation("swish")(L.BatchNormalization()(L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(h)))
+        h = L.Activation("swish")(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same", use_bias=False)(h)))
+        se = L.Conv2D(2, 1, activation="swish")(L.Reshape((1, 1, 8))(L.GlobalAveragePooling2D()(h)))
+        h = L.Multiply()([h, L.Conv2D(8, 1, activation="sigmoid")(se)])
+        h = L.BatchNormalization()(L.Conv2D(4, 1, use_bias=False)(h))
+        out = L.Dense(10, activation="softmax")(L.Dropout(0.2)(L.GlobalAveragePooling2D()(h)))
+        kmodel = keras.Model(inp, out)
+        redraw_keras(keras, kmodel, rng.normal(100.0, 50.0, (64, 8, 8, 3)))
+        want = np.asarray(kmodel.predict(x, verbose=0))
+        kmodel.save(tmp_path / "source.keras")
+    import_to_dir(tmp_path / "source.keras", tmp_path / "imported")
+    model = layerc.build(layerc.load_spec(tmp_path / "imported" / "spec.yaml"))
+    load_weights(tmp_path / "imported" / "weights.npz", model)
+    assert model.spec.dtype == "float64" and want.dtype == np.float64
+    assert relative_error(model.predict(x), want) <= 1e-12
