@@ -2,6 +2,7 @@
 
     python benchmarks/bench_applications.py                      # every architecture, its README table
     python benchmarks/bench_applications.py --archs ResNet50 MobileNetV2 --no-readme
+    python benchmarks/bench_applications.py --archs ResNet101 --replace-rows   # those rows of the README table
     python benchmarks/bench_applications.py --quick              # the smallest of each family only
 
 Each architecture is built by Keras (KERAS_BACKEND=torch) with weights=None at the smallest
@@ -87,6 +88,24 @@ def write_readme(text: str) -> None:
     atomic_write(path, (readme[:a] + "\n" + text + "\n" + readme[b:]).encode())
 
 
+def replace_rows(rows) -> None:
+    """The README table's rows of these architectures and heads measured again; the rest of
+    the table and the text after it are kept."""
+    from layerc.runs import atomic_write
+
+    path = ROOT / "README.md"
+    readme = path.read_text()
+    a, b = readme.index(START) + len(START), readme.index(END)
+    lines = readme[a:b].split("\n")
+    for line in table(rows).splitlines()[2:]:
+        key = "|".join(line.split("|")[:3]) + "|"
+        at = [i for i, old in enumerate(lines) if old.startswith(key)]
+        if not at:
+            raise SystemExit(f"no README row starts with {key!r}: run without --replace-rows")
+        lines[at[0]] = line
+    atomic_write(path, (readme[:a] + "\n".join(lines) + readme[b:]).encode())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--archs", nargs="*", help="these architectures only (default: every one)")
@@ -94,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-readme", action="store_true", help="print the table, leave README.md alone")
     p.add_argument("--rows", type=Path, help="append each row to this JSON-lines file as it is measured")
     p.add_argument("--table-from", type=Path, help="write the table of the rows in this file (measure nothing)")
+    p.add_argument("--replace-rows", action="store_true",
+                   help="with --archs: replace only these rows of the README table, keep the rest and its notes")
     args = p.parse_args(argv)
     if args.table_from:
         rows = [json.loads(line) for line in args.table_from.read_text().splitlines() if line.strip()]
@@ -111,7 +132,9 @@ def main(argv=None) -> int:
     else:
         archs = [f[0] for f in FAMILIES] if args.quick else [a for f in FAMILIES for a in f]
     rows, t0 = [], time.perf_counter()
-    for i, arch in enumerate(archs):
+    every = [a for f in FAMILIES for a in f]
+    for arch in archs:  # pooling alternates along the whole list, so a row keeps its head run alone
+        i = every.index(arch) if arch in every else 0
         for top, pooling in ((True, None), (False, "avg" if i % 2 == 0 else "max")):
             rows.append(run(keras, arch, top, pooling))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
@@ -122,7 +145,9 @@ def main(argv=None) -> int:
                           f"({time.perf_counter() - t0:.0f} s, Keras {keras.__version__} on torch, "
                           f"a shared 2-core machine).")
     print(text)
-    if not args.no_readme:
+    if args.replace_rows:
+        replace_rows(rows)
+    elif not args.no_readme:
         write_readme(text)
     return 0
 
