@@ -301,7 +301,7 @@ def _softmax_scores(K, Q, allowed, Z, ones, f):
         den = xp.matmul(ones, Z, out=den)
     if allowed is not None:
         den[den == 0] = 1  # a query step with nothing to attend to gets zeros
-    Z /= den
+    Z *= 1 / den  # (b, H, 1, T) reciprocals: a product per score is ~1.5x faster than a quotient
 
 
 def _groups(pairs):

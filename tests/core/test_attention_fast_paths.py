@@ -152,6 +152,38 @@ def test_softmax_scores_fallback_cases():
     assert np.isnan(Z[0, 0, :, 2]).all() and np.isfinite(Z[0, 0, :, :2]).all()
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no mask", "mask"])
+@pytest.mark.parametrize("stable", [False, True], ids=["unshifted exp", "stable fallback"])
+def test_softmax_scores_normalise_by_the_reciprocal_of_the_sums(monkeypatch, dtype, masked, stable):
+    """Each block's exponentials are multiplied by 1 / (their column sum): within an ulp or
+    two of the quotient (float32 and float64, both paths, with a mask and a fully masked
+    query step), every unmasked column sums to 1 and masked entries are 0."""
+    if stable:
+        monkeypatch.setattr(attention, "_HUGE", 0.0)
+    rng = np.random.default_rng(22)
+    K = rng.standard_normal((2, 3, 7, 5)).astype(dtype)
+    Q = rng.standard_normal((2, 3, 9, 5)).astype(dtype)
+    allowed = None
+    if masked:
+        allowed = rng.random((2, 1, 7, 9)) < 0.6
+        allowed[0, 0, :, 4] = False  # a query step with nothing to attend to
+    Z = np.empty((2, 3, 7, 9), dtype)
+    attention._softmax_scores(K, Q, allowed, Z, np.ones((1, 7), dtype), np.dtype(dtype).type)
+    scores = (K.astype(np.float64) @ Q.astype(np.float64).transpose(0, 1, 3, 2))
+    ok = np.ones(scores.shape, bool) if allowed is None else np.broadcast_to(allowed, scores.shape)
+    E = np.where(ok, np.exp(scores - np.where(ok, scores, -np.inf).max(axis=2, keepdims=True)), 0)
+    den = E.sum(axis=2, keepdims=True)
+    expected = E / np.where(den == 0, 1, den)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(Z, expected, rtol=tol, atol=tol)
+    assert (Z[~ok] == 0).all()
+    sums = Z.sum(axis=2)
+    live = ok.any(axis=2)
+    np.testing.assert_allclose(sums[live], 1, rtol=10 * tol)
+    assert (sums[~live] == 0).all()
+
 @pytest.mark.parametrize("block_bytes", [1, 3 * 2 * 6 * 6 * 8 + 1, 1 << 30], ids=["1 sample", "3 samples", "all"])
 def test_blocks_over_the_batch_give_the_same_bits(monkeypatch, block_bytes):
     """7 samples in blocks of 1, 3 (with a remainder of 1) or all at once: the same bits
