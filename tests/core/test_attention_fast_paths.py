@@ -205,6 +205,35 @@ def test_blocks_over_the_batch_give_the_same_bits(monkeypatch, block_bytes):
     np.testing.assert_allclose(Y0, reference(layer, Xs, masks), rtol=1e-10, atol=1e-12)
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, shapes, args, masks", CASES, ids=[c[0] for c in CASES])
+def test_projections_made_block_by_block_give_the_same_bits(monkeypatch, name, shapes, args, masks, dtype):
+    """The query/key/value projections are made a block of samples at a time inside the
+    score loop: blocks of 1 or 2 samples (a remainder of 1) give the bits of one block of
+    the whole batch, forward (inference and training) and backward, for self- and
+    cross-attention (other key and value widths), without a bias, float32 and float64."""
+    Xs = [X.astype(dtype) for X in inputs(shapes, seed=15, B=5)]
+    masks = None if masks is None else [np.concatenate([m, m[:2]]) for m in masks]
+    results = []
+    for b in (1 << 30, 1, 2 * 2 * shapes[0][0] * (shapes[1][0] if len(shapes) > 1 else shapes[0][0]) * 8):
+        monkeypatch.setattr(attention, "_BLOCK_BYTES", b)
+        layer = mha(shapes, dtype=dtype, **args)
+        Y, _ = layer.forward(Xs, False, masks)
+        Yt, back = layer.forward(Xs, True, masks)
+        dY = np.random.default_rng(16).standard_normal(Y.shape).astype(dtype)
+        results.append((Y, Yt, back(dY), dict(layer.grads)))
+    for Y, Yt, dX, g in results[1:]:
+        np.testing.assert_array_equal(Y, results[0][0])
+        np.testing.assert_array_equal(Yt, results[0][1])
+        for a, b in zip(dX, results[0][2]):
+            np.testing.assert_array_equal(a, b)
+        for k in g:
+            np.testing.assert_array_equal(g[k], results[0][3][k])
+    expected = reference(layer, [X.astype(np.float64) for X in Xs], masks)
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(results[0][0], expected, rtol=tol, atol=tol)
+
 @pytest.mark.parametrize("name, shapes, args, masks", CASES[:5], ids=[c[0] for c in CASES[:5]])
 def test_backprop_after_an_inference_forward_recomputes_the_probabilities(name, shapes, args, masks):
     """Input gradients of a model in inference mode: the probabilities, not kept by an
