@@ -125,11 +125,12 @@ class MultiHeadAttention(Layer):
         # inputs that are one array (self-attention) are projected by one product; the
         # query's kernel and bias carry the 1 / sqrt(key_dim) scale (weights, not activations)
         groups = _groups([(Xq, "query"), (Xk, "key"), (Xv, "value")])
-        proj, kernels = {}, []
+        proj, kernels, outs = {}, [], []
         for X, names in groups:
-            Z, Wcat = self._project(X, names, scale)
+            Z, Wcat, bcat, buffer = self._projection(X, names, scale)
             proj.update(Z)
             kernels.append(Wcat)
+            outs.append((X, Wcat, bcat, buffer.reshape(X.shape[0], X.shape[1], -1)))
         Q = proj["query"].reshape(B, T, H, dk).transpose(0, 2, 1, 3)
         K = proj["key"].reshape(B, S, H, dk).transpose(0, 2, 1, 3)
         V = proj["value"].reshape(B, S, H, dv).transpose(0, 2, 1, 3)
@@ -155,6 +156,9 @@ class MultiHeadAttention(Layer):
             def attend(rows):  # rows of the batch, a few samples at a time (in cache)
                 scratch = None if keep else xp.empty((n, H, S, T), Xq.dtype)
                 for b in _blocks(rows, n):
+                    if not projected:  # this block's projections, used while still in cache
+                        for X3, Wcat, bcat, Z3 in outs:
+                            _project_rows(X3[b], Wcat, bcat, Z3[b])
                     Z = P[b] if keep else scratch[:b.stop - b.start]
                     a = None if allowed is None else allowed[b] if len(allowed) == B else allowed
                     _softmax_scores(K[b], Q[b], a, Z, ones, f)
@@ -163,8 +167,10 @@ class MultiHeadAttention(Layer):
                     xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=O[b].transpose(0, 2, 1, 3))
 
             split_batch(attend, B, B * H * T * S)
+            projected.append(True)
             return P, Pd
 
+        projected = []  # the projections are made by the first pass over the blocks
         kept = [attention(training)]
         O2 = O.reshape(B * T, H * dv)
         Wo = W["attention_output/kernel"]
@@ -219,22 +225,26 @@ class MultiHeadAttention(Layer):
 
         return Y, backprop
 
-    def _project(self, X, names, scale):
-        """({name: X (B, T, D) @ kernel (D, H, d) + bias as (B*T, H*d)}, the kernels side by
-        side) for names sharing X, in one product; the query's kernel and bias are scaled."""
+    def _projection(self, X, names, scale):
+        """({name: (B*T, H*d) view of the buffer}, the kernels side by side, the biases side
+        by side or None, the (B*T, sum of H*d) buffer) for names sharing X (B, T, D): the
+        buffer gets X @ kernel (D, H, d) + bias a block of samples at a time
+        (`_project_rows`), one product per block for all the names, so each block's
+        projections are still in cache for its scores; the query's kernel and bias are scaled."""
         Ws = [self.weights[f"{n}/kernel"] for n in names]
         W = xp.concatenate([w.reshape(w.shape[0], -1) * (scale if n == "query" else 1)
                             for n, w in zip(names, Ws)], axis=1)
-        Z = matmul(X.reshape(-1, X.shape[-1]), W)
+        bias = None
         if self.spec.use_bias:
-            Z += xp.concatenate([self.weights[f"{n}/bias"].reshape(-1) * (scale if n == "query" else 1)
-                                 for n in names])
+            bias = xp.concatenate([self.weights[f"{n}/bias"].reshape(-1) * (scale if n == "query" else 1)
+                                   for n in names])
+        Z = xp.empty((X.shape[0] * X.shape[1], W.shape[1]), xp.result_type(X, W))
         out, at = {}, 0
         for n, w in zip(names, Ws):
             width = w.shape[1] * w.shape[2]
             out[n] = Z[:, at:at + width]
             at += width
-        return out, W
+        return out, W, bias, Z
 
     def _project_back(self, X, names, dZ, W, scale):
         """Store the kernel and bias gradients of `_project` for dZ (B*T, sum of H*d), whose
@@ -301,7 +311,16 @@ def _softmax_scores(K, Q, allowed, Z, ones, f):
         den = xp.matmul(ones, Z, out=den)
     if allowed is not None:
         den[den == 0] = 1  # a query step with nothing to attend to gets zeros
-    Z /= den
+    Z *= 1 / den  # (b, H, 1, T) reciprocals: a product per score is ~1.5x faster than a quotient
+
+
+def _project_rows(X3, W, bias, Z3):
+    """Z3 (b, steps, widths) = X3 (b, steps, D) @ W + bias: a block's projections (the rows'
+    products are the whole batch's, so blocks of any size give the same bits)."""
+    Z2 = Z3.reshape(-1, Z3.shape[-1])
+    xp.matmul(X3.reshape(-1, X3.shape[-1]), W, out=Z2)
+    if bias is not None:
+        Z2 += bias
 
 
 def _groups(pairs):

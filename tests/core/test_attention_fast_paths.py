@@ -152,6 +152,38 @@ def test_softmax_scores_fallback_cases():
     assert np.isnan(Z[0, 0, :, 2]).all() and np.isfinite(Z[0, 0, :, :2]).all()
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("masked", [False, True], ids=["no mask", "mask"])
+@pytest.mark.parametrize("stable", [False, True], ids=["unshifted exp", "stable fallback"])
+def test_softmax_scores_normalise_by_the_reciprocal_of_the_sums(monkeypatch, dtype, masked, stable):
+    """Each block's exponentials are multiplied by 1 / (their column sum): within an ulp or
+    two of the quotient (float32 and float64, both paths, with a mask and a fully masked
+    query step), every unmasked column sums to 1 and masked entries are 0."""
+    if stable:
+        monkeypatch.setattr(attention, "_HUGE", 0.0)
+    rng = np.random.default_rng(22)
+    K = rng.standard_normal((2, 3, 7, 5)).astype(dtype)
+    Q = rng.standard_normal((2, 3, 9, 5)).astype(dtype)
+    allowed = None
+    if masked:
+        allowed = rng.random((2, 1, 7, 9)) < 0.6
+        allowed[0, 0, :, 4] = False  # a query step with nothing to attend to
+    Z = np.empty((2, 3, 7, 9), dtype)
+    attention._softmax_scores(K, Q, allowed, Z, np.ones((1, 7), dtype), np.dtype(dtype).type)
+    scores = (K.astype(np.float64) @ Q.astype(np.float64).transpose(0, 1, 3, 2))
+    ok = np.ones(scores.shape, bool) if allowed is None else np.broadcast_to(allowed, scores.shape)
+    E = np.where(ok, np.exp(scores - np.where(ok, scores, -np.inf).max(axis=2, keepdims=True)), 0)
+    den = E.sum(axis=2, keepdims=True)
+    expected = E / np.where(den == 0, 1, den)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(Z, expected, rtol=tol, atol=tol)
+    assert (Z[~ok] == 0).all()
+    sums = Z.sum(axis=2)
+    live = ok.any(axis=2)
+    np.testing.assert_allclose(sums[live], 1, rtol=10 * tol)
+    assert (sums[~live] == 0).all()
+
 @pytest.mark.parametrize("block_bytes", [1, 3 * 2 * 6 * 6 * 8 + 1, 1 << 30], ids=["1 sample", "3 samples", "all"])
 def test_blocks_over_the_batch_give_the_same_bits(monkeypatch, block_bytes):
     """7 samples in blocks of 1, 3 (with a remainder of 1) or all at once: the same bits
@@ -172,6 +204,35 @@ def test_blocks_over_the_batch_give_the_same_bits(monkeypatch, block_bytes):
         np.testing.assert_array_equal(g0[k], g1[k])
     np.testing.assert_allclose(Y0, reference(layer, Xs, masks), rtol=1e-10, atol=1e-12)
 
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name, shapes, args, masks", CASES, ids=[c[0] for c in CASES])
+def test_projections_made_block_by_block_give_the_same_bits(monkeypatch, name, shapes, args, masks, dtype):
+    """The query/key/value projections are made a block of samples at a time inside the
+    score loop: blocks of 1 or 2 samples (a remainder of 1) give the bits of one block of
+    the whole batch, forward (inference and training) and backward, for self- and
+    cross-attention (other key and value widths), without a bias, float32 and float64."""
+    Xs = [X.astype(dtype) for X in inputs(shapes, seed=15, B=5)]
+    masks = None if masks is None else [np.concatenate([m, m[:2]]) for m in masks]
+    results = []
+    for b in (1 << 30, 1, 2 * 2 * shapes[0][0] * (shapes[1][0] if len(shapes) > 1 else shapes[0][0]) * 8):
+        monkeypatch.setattr(attention, "_BLOCK_BYTES", b)
+        layer = mha(shapes, dtype=dtype, **args)
+        Y, _ = layer.forward(Xs, False, masks)
+        Yt, back = layer.forward(Xs, True, masks)
+        dY = np.random.default_rng(16).standard_normal(Y.shape).astype(dtype)
+        results.append((Y, Yt, back(dY), dict(layer.grads)))
+    for Y, Yt, dX, g in results[1:]:
+        np.testing.assert_array_equal(Y, results[0][0])
+        np.testing.assert_array_equal(Yt, results[0][1])
+        for a, b in zip(dX, results[0][2]):
+            np.testing.assert_array_equal(a, b)
+        for k in g:
+            np.testing.assert_array_equal(g[k], results[0][3][k])
+    expected = reference(layer, [X.astype(np.float64) for X in Xs], masks)
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(results[0][0], expected, rtol=tol, atol=tol)
 
 @pytest.mark.parametrize("name, shapes, args, masks", CASES[:5], ids=[c[0] for c in CASES[:5]])
 def test_backprop_after_an_inference_forward_recomputes_the_probabilities(name, shapes, args, masks):

@@ -145,6 +145,25 @@ def test_global_average_1d_mask():
     np.testing.assert_array_equal(Y, 0)  # Keras gives NaN here
 
 
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-13), ("float32", 2e-6)])
+@pytest.mark.parametrize("shape, keepdims", [((7, 5), False), ((1, 3), True), ((64, 64), False)])
+def test_global_average_1d_unmasked_product_is_the_mean(dtype, tol, shape, keepdims):
+    """Without a mask the sum over steps is one product with a row of ones: the mean
+    over axis 1 (odd sizes, one step, keepdims, float32 and float64; a transposed,
+    non-contiguous input too); the gradient is unchanged (dY / steps at every step)."""
+    rng = np.random.default_rng(21)
+    layer = make("GlobalAveragePooling1D", shape, dtype, keepdims=keepdims)
+    for X in (rng.standard_normal((4, *shape)).astype(dtype),
+              rng.standard_normal((4, shape[1], shape[0])).astype(dtype).transpose(0, 2, 1)):
+        Y, back = layer.forward(X, False)
+        expected = X.astype(np.float64).mean(axis=1, keepdims=keepdims)
+        assert Y.dtype == X.dtype and Y.shape == expected.shape
+        np.testing.assert_allclose(Y, expected, rtol=tol, atol=tol)
+        dY = rng.standard_normal(Y.shape).astype(dtype)
+        np.testing.assert_allclose(back(dY), np.broadcast_to(dY.reshape(4, 1, -1) / shape[0], X.shape),
+                                   rtol=1e-6)
+
 # -- float64 finite-difference gradients (never skipped) ---------------------------------
 
 GRAD_CASES = [
