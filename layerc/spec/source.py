@@ -8,10 +8,29 @@ a budget, so an alias bomb is refused instead of exhausting memory.
 from __future__ import annotations
 
 import re
+import sys
 
-import yaml
+# PyYAML's reader compiles, at import, the class of characters YAML allows, written as
+# ranges up to U+10FFFF; `re` spends ~7 ms on it (half of yaml's import), expanding the
+# ranges below U+10000 one code point at a time. The same class written as its complement
+# (what is not allowed) compiles in a sixth of that: put it in `re`'s cache under PyYAML's
+# pattern, so that yaml's import finds it compiled. tests/spec/test_source.py checks that
+# both match the same code points and that yaml's reader uses this one.
+YAML_NON_PRINTABLE = "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]"
+NOT_PRINTABLE = "[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uD800-\uDFFF\uFFFE\uFFFF]"
 
-from .diagnostics import Diagnostic, SpecError
+
+def _precompile_yaml_reader_class():
+    cache = getattr(re, "_cache", None)  # CPython's: (type, pattern, flags) -> compiled
+    if "yaml" not in sys.modules and isinstance(cache, dict):
+        cache.setdefault((str, YAML_NON_PRINTABLE, 0), re.compile(NOT_PRINTABLE))
+
+
+_precompile_yaml_reader_class()
+
+import yaml  # noqa: E402
+
+from .diagnostics import Diagnostic, SpecError  # noqa: E402
 
 MAX_NODES = 200_000  # values after alias expansion
 MAX_DEPTH = 64
