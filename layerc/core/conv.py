@@ -106,7 +106,7 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     M = N * per_image
     Y = xp.empty((N, *yout, F), X.dtype)
     winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
-    wino = winograd.usable((kh, kw), strides, dilation, pool, C, F)
+    wino = winograd.usable((kh, kw), strides, dilation, pool, C, F, out)
     if wino:
         U = winograd.transform_kernel(W)
         tiles = yout if pool is not None else winograd.tiles_for(out)
