@@ -70,3 +70,73 @@ def test_layers_with_no_weights_before_them_skip_the_input_gradient():
     assert got.keys() == want.keys()
     for key in want:
         np.testing.assert_array_equal(got[key], want[key], err_msg=str(key))
+
+
+BLOCK = """
+dtype: float64
+input: {shape: [4, 4, 6]}
+layers:
+  - Conv2D: {name: c1, filters: 6, kernel_size: 1}
+  - BatchNormalization: {name: bn1}
+  - Activation: {name: r1, activation: relu}
+  - Conv2D: {name: c2, filters: 32, kernel_size: 3, padding: same}
+  - BatchNormalization: {name: bn2}
+  - Conv2D: {name: c3, filters: 32, kernel_size: 1, inputs: input_layer}
+  - BatchNormalization: {name: bn3}
+  - Add: {name: add, inputs: [bn2, bn3]}
+  - Activation: {name: out1, activation: relu}
+  - Conv2D: {name: c4, filters: 32, kernel_size: 1}
+  - BatchNormalization: {name: bn4}
+  - Add: {name: add2, inputs: [bn4, out1]}
+  - ReLU: {name: out2, max_value: 6}
+  - GlobalAveragePooling2D: {}
+  - Dense: {units: 3}
+"""
+
+
+def block_models():
+    """A residual block (folds on) and the same with every fold undone, same weights."""
+    fast, plain = layerc.build(parse_spec(BLOCK)), layerc.build(parse_spec(BLOCK))
+    fast.build()
+    rng = np.random.default_rng(0)
+    for node in fast.nodes:
+        for name, w in node.layer.weights.items():
+            w[...] = rng.uniform(0.5, 2.0, w.shape) if name in ("moving_variance", "gamma") else \
+                rng.uniform(-1, 1, w.shape) if name in ("moving_mean", "beta", "bias") else w
+    plain.set_weights(fast.get_weights())
+    plain._folded = set()
+    for node in plain.nodes:
+        layer = node.layer
+        layer.bn, layer.folded, layer.rectifier = None, False, (False, None)
+    return fast, plain
+
+
+def test_add_takes_over_the_rectifier_after_it():
+    fast, _ = block_models()
+    assert {"out1", "out2"} <= fast._folded
+    by = {n.name: n.layer for n in fast.nodes}
+    assert by["add"].rectifier == (True, None) and by["add2"].rectifier == (True, 6.0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_residual_block_folds_equal_unfolded(training, batch):
+    """Add with its rectifier; in inference c2 (3x3, 6 -> 32 channels: 1728 kernel values)
+    keeps BN unfolded for one image (512 output values) and folds it into the kernel for 8
+    (4096); c3 and c4 the same way for 1 and 8 images."""
+    from layerc.core.conv import kernel_fold_pays
+
+    assert not kernel_fold_pays(1 * 4 * 4 * 32, 3 * 3 * 6 * 32) and kernel_fold_pays(8 * 4 * 4 * 32, 3 * 3 * 6 * 32)
+    assert not kernel_fold_pays(1 * 4 * 4 * 32, 32 * 32) and kernel_fold_pays(8 * 4 * 4 * 32, 32 * 32)
+    fast, plain = block_models()
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 4, 4, 6))
+    y1, bp1 = fast.forward(x, training=training, input_grads=True)
+    y2, bp2 = plain.forward(x, training=training, input_grads=True)
+    np.testing.assert_allclose(y1, y2, rtol=1e-10, atol=1e-10)
+    dY = rng.standard_normal(y1.shape)
+    np.testing.assert_allclose(bp1(dY), bp2(dY), rtol=1e-10, atol=1e-10)
+    for a, b in zip(fast.nodes, plain.nodes):
+        for name in a.layer.grads:
+            np.testing.assert_allclose(a.layer.grads[name], b.layer.grads[name], rtol=1e-10, atol=1e-10,
+                                       err_msg=f"{a.name}/{name}")
