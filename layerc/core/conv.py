@@ -210,7 +210,7 @@ def pointwise(X, W, strides, bias=None, input_grad=True, relu=False):
         db = dY2.sum(axis=0) if bias is not None else None
         if not input_grad:
             return None, dW, db
-        dXs = matmul(dY2, xp.ascontiguousarray(Wm.T)).reshape(N, *out, C)
+        dXs = matmul(dY2, Wm.T).reshape(N, *out, C)  # BLAS reads the transpose: no copy of W
         if (sh, sw) == (1, 1):
             return dXs, dW, db
         dX = xp.zeros(X.shape, X.dtype)
