@@ -140,3 +140,38 @@ def test_residual_block_folds_equal_unfolded(training, batch):
         for name in a.layer.grads:
             np.testing.assert_allclose(a.layer.grads[name], b.layer.grads[name], rtol=1e-10, atol=1e-10,
                                        err_msg=f"{a.name}/{name}")
+
+
+def reference_conv(X, W, strides, dilation):
+    """Valid cross-correlation by a loop over kernel offsets (float64)."""
+    kh, kw, _, F = W.shape
+    oh = (X.shape[1] - dilation[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (X.shape[2] - dilation[1] * (kw - 1) - 1) // strides[1] + 1
+    Y = np.zeros((len(X), oh, ow, F))
+    for i in range(kh):
+        for j in range(kw):
+            r, c = i * dilation[0], j * dilation[1]
+            patch = X[:, r:r + strides[0] * (oh - 1) + 1:strides[0], c:c + strides[1] * (ow - 1) + 1:strides[1]]
+            Y += patch @ W[i, j]
+    return Y
+
+
+@pytest.mark.parametrize("C,k,dilation,kmajor", [(1, 3, (1, 1), True), (3, 5, (1, 1), True), (3, 7, (1, 1), False),
+                                                 (6, 3, (1, 1), False), (3, 7, (1, 2), True), (8, 3, (1, 1), False)])
+def test_im2col_column_layouts_equal_the_reference(C, k, dilation, kmajor):
+    from layerc.core.conv import kmajor_columns
+
+    assert kmajor_columns(C, k, dilation) is kmajor
+    rng = np.random.default_rng(C * k)
+    X = rng.standard_normal((2, 17, 16, C))
+    W = rng.standard_normal((k, k, C, 4))
+    b = rng.standard_normal(4)
+    Y, backprop = conv2d(X, W, (2, 2), dilation, ((0, 0), (0, 0)), b)
+    np.testing.assert_allclose(Y, reference_conv(X, W, (2, 2), dilation) + b, rtol=1e-10, atol=1e-10)
+    dY = rng.standard_normal(Y.shape)
+    dX, dW, db = backprop(dY)
+    # the convolution is linear in X and in W: the gradients' directional derivatives are exact
+    D, DW = rng.standard_normal(X.shape), rng.standard_normal(W.shape)
+    np.testing.assert_allclose(np.vdot(dX, D), np.vdot(reference_conv(D, W, (2, 2), dilation), dY), rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(dW, DW), np.vdot(reference_conv(X, DW, (2, 2), dilation), dY), rtol=1e-10)
+    np.testing.assert_allclose(db, dY.sum(axis=(0, 1, 2)), rtol=1e-10)
