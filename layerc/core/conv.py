@@ -107,6 +107,11 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     Y = xp.empty((N, *yout, F), X.dtype)
     winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
     wino = winograd.usable((kh, kw), strides, dilation, pool, C, F, out)
+    # im2col's products carry the bias as a column of ones when there are at least as many
+    # output rows as kernel rows; else (a big kernel, few pixels) appending the bias row to
+    # the kernel would copy more than adding it to the output does.
+    ones_column = not wino and bias is not None and M >= K
+    late_bias = bias is not None and not ones_column  # added to Y, its gradient a sum of dY
     if wino:
         U = winograd.transform_kernel(W)
         tiles = yout if pool is not None else winograd.tiles_for(out)
@@ -116,14 +121,15 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
         kept = {}  # part start -> its transformed input V
         direct = None
     else:
-        direct = _Im2col(X, Xp, W, bias, yout, step, starts, dilation, keep, Y if pool is None else None)
+        direct = _Im2col(X, Xp, W, bias if ones_column else None, yout, step, starts, dilation, keep,
+                         Y if pool is None else None)
 
     def finish(images, blocks):
         """Pool the output blocks of `images` into Y, add a bias not yet added, rectify."""
         y = Y[images]
         if pool is not None:
             _max_pool(blocks, y, None if winner is None else winner[images])
-        if wino and bias is not None:
+        if late_bias:
             y += bias
         if relu:
             activations.rectify(y, out=y)
@@ -159,23 +165,23 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
                 else:
                     dY4 = xp.empty((n_off, len(g), *yout, F), X.dtype)
                     _route(g, winner[part], list(dY4))
-                db = g.reshape(-1, F).sum(axis=0) if bias is not None else None
-                grads[part.start] = (winograd.backward(dY4, kept[part.start], U, target), db)
+                dW_part = winograd.backward(dY4, kept[part.start], U, target)
             else:
                 def route(images, blocks):  # the output gradient of images (in part)
                     rel = slice(images.start - part.start, images.stop - part.start)
                     _route(g[rel], winner[images], blocks)
-                grads[part.start] = (direct.backward(part, g if pool is None else route, target), None)
+                dW_part = direct.backward(part, g if pool is None else route, target)
+            grads[part.start] = (dW_part, g.reshape(-1, F).sum(axis=0) if late_bias else None)
 
         with one_blas_thread():
             split_batch(backward, N, M * (K + 1))
         parts = [grads[k] for k in sorted(grads)]  # a fixed order: the same sums every run
         dW = _ordered_sum([p[0] for p in parts])
+        db = _ordered_sum([p[1] for p in parts]) if late_bias else None
         if wino:
             dW = winograd.kernel_grad(dW)
-            db = _ordered_sum([p[1] for p in parts]) if bias is not None else None
         else:
-            db = dW[K].copy() if bias is not None else None
+            db = dW[K].copy() if ones_column else db
             dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
         if not input_grad:
             return None, dW, db
@@ -298,8 +304,8 @@ class _Im2col:
                     else buf[:(n1 - n0) * rows]
                 blocks = d.reshape(n1 - n0, n_off, *self.yout, F)
                 dz(slice(n0, n1), [blocks[:, k] for k in range(n_off)])
-            # (the faster operand order for each layout in OpenBLAS, by 10-30%)
-            part_dW = self.kept[:, r] @ d if self.kmajor else (d.T @ self.kept[r]).T
+            # (K, F) in C order either way: dW needs no transposing copy after
+            part_dW = self.kept[:, r] @ d if self.kmajor else self.kept[r].T @ d
             dWx = part_dW if dWx is None else dWx + part_dW
         if dXp is not None:
             fold(full if routed else dz.reshape(-1, F), self.W, dXp, self.starts, self.step,

@@ -175,3 +175,37 @@ def test_im2col_column_layouts_equal_the_reference(C, k, dilation, kmajor):
     np.testing.assert_allclose(np.vdot(dX, D), np.vdot(reference_conv(D, W, (2, 2), dilation), dY), rtol=1e-10)
     np.testing.assert_allclose(np.vdot(dW, DW), np.vdot(reference_conv(X, DW, (2, 2), dilation), dY), rtol=1e-10)
     np.testing.assert_allclose(db, dY.sum(axis=(0, 1, 2)), rtol=1e-10)
+
+
+@pytest.mark.parametrize("images,ones_column", [(1, False), (40, True)])
+@pytest.mark.parametrize("pool,relu", [(None, False), (None, True), ((2, 2), True)])
+def test_im2col_bias_by_ones_column_or_added_late(images, ones_column, pool, relu):
+    """The bias rides in the product as a column of ones when there are as many output rows
+    as kernel rows (40 images: 40 * 4 rows >= 3 * 3 * 16), else it is added to the output
+    (one image: 4 rows): the same outputs and gradients either way."""
+    rng = np.random.default_rng(images)
+    X = rng.standard_normal((images, 4, 4, 16))
+    W = rng.standard_normal((3, 3, 16, 5))
+    b = rng.standard_normal(5)
+    assert (images * 4 >= 3 * 3 * 16) is ones_column
+    Y, backprop = conv2d(X, W, (1, 1), (1, 1), ((0, 0), (0, 0)), b, relu=relu, pool=pool)
+    Z = reference_conv(X, W, (1, 1), (1, 1)) + b
+    if pool is not None:
+        Z = Z.reshape(images, 1, 2, 1, 2, 5).max(axis=(2, 4))
+    want = np.maximum(Z, 0) if relu else Z
+    np.testing.assert_allclose(Y, want, rtol=1e-10, atol=1e-10)
+    dY = rng.standard_normal(Y.shape)
+    dX, dW, db = backprop(dY)
+    dZ = dY * (Z > 0) if relu else dY
+    np.testing.assert_allclose(db, dZ.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-10)
+
+    def f(X, W):  # sum(Y * dY) by the reference
+        Z = reference_conv(X, W, (1, 1), (1, 1)) + b
+        if pool is not None:
+            Z = Z.reshape(images, 1, 2, 1, 2, 5).max(axis=(2, 4))
+        return np.vdot(np.maximum(Z, 0) if relu else Z, dY)
+
+    eps = 1e-6  # piecewise linear: central differences are exact away from the kinks
+    D, DW = rng.standard_normal(X.shape), rng.standard_normal(W.shape)
+    np.testing.assert_allclose(np.vdot(dX, D), (f(X + eps * D, W) - f(X - eps * D, W)) / (2 * eps), rtol=1e-6)
+    np.testing.assert_allclose(np.vdot(dW, DW), (f(X, W + eps * DW) - f(X, W - eps * DW)) / (2 * eps), rtol=1e-6)
