@@ -32,9 +32,20 @@ class Model:
         self.output_names = graph.outputs
         self.built = False
         self._by_name = {n.name: n for n in self.nodes}
-        self._fed_by_inputs = [n.layer for n in self.nodes if all(s in graph.inputs for s in n.inputs)]
+        self._fed_by_inputs = self._weightless_before()
         self._folded = self._fold_pooling()
         self._one_blas = any(n.layer.splits_work for n in self.nodes)
+
+    def _weightless_before(self) -> list:
+        """Layers with no weights anywhere before them (a convolution after a ZeroPadding2D
+        on the input, say): their input gradient is wanted only for the model's inputs'."""
+        free, layers = set(self.input_names), []
+        for node in self.nodes:  # in execution order
+            if all(s in free for s in node.inputs):
+                layers.append(node.layer)
+                if node.n_params == 0:
+                    free.add(node.name)
+        return layers
 
     def _blas_threads(self):
         """A one-thread OpenBLAS while the layers run, if some split their work over the

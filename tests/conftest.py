@@ -52,8 +52,10 @@ def tiny_spec(tmp_path):
 @pytest.fixture(params=["im2col", "winograd"])
 def conv_path(request, monkeypatch):
     """Run a test twice: 3x3 stride-1 convolutions by im2col, then by Winograd (forced
-    for every channel count)."""
+    for every channel count and output size)."""
     from layerc.core import winograd
 
     monkeypatch.setattr(winograd, "MIN_CHANNEL_PRODUCT", 0 if request.param == "winograd" else 1 << 62)
+    if request.param == "winograd":
+        monkeypatch.setattr(winograd, "MIN_OUTPUT_SIDE", 0)
     return request.param

@@ -9,7 +9,7 @@ offset, each a small product added into a strided slice of the input's gradient.
 from __future__ import annotations
 
 from . import activations, winograd, xp
-from .base import Layer, ShapeError, kernel_and_bias
+from .base import Layer, ShapeError, elements, kernel_and_bias
 from .parallel import matmul, one_blas_thread, split_batch
 from ..spec.layers import pair, single
 
@@ -106,7 +106,12 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
     M = N * per_image
     Y = xp.empty((N, *yout, F), X.dtype)
     winner = xp.empty(Y.shape, xp.int8) if pool is not None and keep else None
-    wino = winograd.usable((kh, kw), strides, dilation, pool, C, F)
+    wino = winograd.usable((kh, kw), strides, dilation, pool, C, F, out)
+    # im2col's products carry the bias as a column of ones when there are at least as many
+    # output rows as kernel rows; else (a big kernel, few pixels) appending the bias row to
+    # the kernel would copy more than adding it to the output does.
+    ones_column = not wino and bias is not None and M >= K
+    late_bias = bias is not None and not ones_column  # added to Y, its gradient a sum of dY
     if wino:
         U = winograd.transform_kernel(W)
         tiles = yout if pool is not None else winograd.tiles_for(out)
@@ -116,14 +121,15 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
         kept = {}  # part start -> its transformed input V
         direct = None
     else:
-        direct = _Im2col(X, Xp, W, bias, yout, step, starts, dilation, keep, Y if pool is None else None)
+        direct = _Im2col(X, Xp, W, bias if ones_column else None, yout, step, starts, dilation, keep,
+                         Y if pool is None else None)
 
     def finish(images, blocks):
         """Pool the output blocks of `images` into Y, add a bias not yet added, rectify."""
         y = Y[images]
         if pool is not None:
             _max_pool(blocks, y, None if winner is None else winner[images])
-        if wino and bias is not None:
+        if late_bias:
             y += bias
         if relu:
             activations.rectify(y, out=y)
@@ -159,23 +165,23 @@ def conv2d(X, W, strides, dilation, pads, bias=None, input_grad=True, keep=True,
                 else:
                     dY4 = xp.empty((n_off, len(g), *yout, F), X.dtype)
                     _route(g, winner[part], list(dY4))
-                db = g.reshape(-1, F).sum(axis=0) if bias is not None else None
-                grads[part.start] = (winograd.backward(dY4, kept[part.start], U, target), db)
+                dW_part = winograd.backward(dY4, kept[part.start], U, target)
             else:
                 def route(images, blocks):  # the output gradient of images (in part)
                     rel = slice(images.start - part.start, images.stop - part.start)
                     _route(g[rel], winner[images], blocks)
-                grads[part.start] = (direct.backward(part, g if pool is None else route, target), None)
+                dW_part = direct.backward(part, g if pool is None else route, target)
+            grads[part.start] = (dW_part, g.reshape(-1, F).sum(axis=0) if late_bias else None)
 
         with one_blas_thread():
             split_batch(backward, N, M * (K + 1))
         parts = [grads[k] for k in sorted(grads)]  # a fixed order: the same sums every run
         dW = _ordered_sum([p[0] for p in parts])
+        db = _ordered_sum([p[1] for p in parts]) if late_bias else None
         if wino:
             dW = winograd.kernel_grad(dW)
-            db = _ordered_sum([p[1] for p in parts]) if bias is not None else None
         else:
-            db = dW[K].copy() if bias is not None else None
+            db = dW[K].copy() if ones_column else db
             dW = xp.ascontiguousarray(dW[:K]).reshape(W.shape)
         if not input_grad:
             return None, dW, db
@@ -210,7 +216,7 @@ def pointwise(X, W, strides, bias=None, input_grad=True, relu=False):
         db = dY2.sum(axis=0) if bias is not None else None
         if not input_grad:
             return None, dW, db
-        dXs = matmul(dY2, xp.ascontiguousarray(Wm.T)).reshape(N, *out, C)
+        dXs = matmul(dY2, Wm.T).reshape(N, *out, C)  # BLAS reads the transpose: no copy of W
         if (sh, sw) == (1, 1):
             return dXs, dW, db
         dX = xp.zeros(X.shape, X.dtype)
@@ -238,9 +244,7 @@ class _Im2col:
         # and the bias gradient is the last row of dW's product.
         self.Wx = W.reshape(K, F) if bias is None else xp.concatenate([W.reshape(K, F), bias[None]])
         self.Kx = len(self.Wx)
-        # Few channels (a first layer): columns are built K-major, offset by offset over
-        # whole image rows instead of C-long runs (~7x faster for C=1); BLAS takes the transpose.
-        self.kmajor = C < 8
+        self.kmajor = kmajor_columns(C, self.kw, dilation)
         self.block = max(1, _BLOCK_FLOATS // ((self.Kx + F) * self.per_image))  # images per block
         self.Y = Y  # the output when it is not pooled (written in place), else None
         # Training keeps every image's columns for dW; inference reuses a block per thread.
@@ -300,13 +304,22 @@ class _Im2col:
                     else buf[:(n1 - n0) * rows]
                 blocks = d.reshape(n1 - n0, n_off, *self.yout, F)
                 dz(slice(n0, n1), [blocks[:, k] for k in range(n_off)])
-            # (the faster operand order for each layout in OpenBLAS, by 10-30%)
-            part_dW = self.kept[:, r] @ d if self.kmajor else (d.T @ self.kept[r]).T
+            # (K, F) in C order either way: dW needs no transposing copy after
+            part_dW = self.kept[:, r] @ d if self.kmajor else self.kept[r].T @ d
             dWx = part_dW if dWx is None else dWx + part_dW
         if dXp is not None:
             fold(full if routed else dz.reshape(-1, F), self.W, dXp, self.starts, self.step,
                  self.yout, self.dilation)
         return dWx
+
+
+def kmajor_columns(C, kw, dilation):
+    """Whether im2col builds its columns K-major: when the runs it would copy are short.
+    A receptive field's row is kw * C contiguous input values (C with dilation); under 16
+    (a first layer with few channels), the columns are built offset by offset over whole
+    image rows instead (~7x faster for C=1, 3x3) and BLAS takes the transpose. Longer runs
+    (ResNet's 7x7 stem on 3 channels: 21) copy and multiply faster row-major (1.3x)."""
+    return C * (kw if dilation[1] == 1 else 1) < 16
 
 
 def fold(dz, W, dXp, starts, step, yout, dilation):
@@ -337,17 +350,28 @@ def folded_forward(layer, X):
     bias times the scale) as the bias, BN's folded rectifier applied in place. The same
     affine map as the two layers (rounding apart), without BN's passes over the output.
     backprop recomputes the two layers unfolded and goes back through both (their weights'
-    gradients as without the fold)."""
+    gradients as without the fold). When the kernel outweighs the output (late layers of a
+    small batch), scaling it would cost more than BN's pass: the two layers then run unfolded."""
     bn = layer.bn
-    scale, shift = bn.inference_affine()
-    bias = shift + layer.weights["bias"] * scale if layer.spec.use_bias else shift
-    Y, _ = layer.convolve(X, False, layer.kernel_scaled(scale), bias, bn.rectifier)
 
     def backprop(dY):
         Z, conv_backprop = layer.convolve(X, False)
         return conv_backprop(bn.inference(Z)[1](dY))
 
+    if not kernel_fold_pays(len(X) * elements(layer.output_shape(X.shape[1:])), layer.weights["kernel"].size):
+        Z, _ = layer.convolve(X, False)
+        return bn.inference(Z)[0], backprop
+    scale, shift = bn.inference_affine()
+    bias = shift + layer.weights["bias"] * scale if layer.spec.use_bias else shift
+    Y, _ = layer.convolve(X, False, layer.kernel_scaled(scale), bias, bn.rectifier)
     return Y, backprop
+
+
+def kernel_fold_pays(output_size, kernel_size):
+    """Whether folding a BatchNormalization into the kernel (a pass over the kernel) is
+    cheaper than its pass over the output: the output has at least as many values. (ResNet50,
+    16 images of 64x64: stages 4 and 5, 22 M of the 23.5 M kernel values, run unfolded.)"""
+    return output_size >= kernel_size
 
 
 def _ordered_sum(arrays):

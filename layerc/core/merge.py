@@ -35,13 +35,31 @@ class Add(Layer):
         return tuple(next((d for d in dims if d is not None), None)
                      for dims in zip(*input_shapes))
 
+    # (True, max_value) once the model folds the plain rectifier after it into this layer
+    # (fuse_activation): applied to the sum in place, its gradient mask taken from Y.
+    rectifier = (False, None)
+
+    def fuse_activation(self, layer) -> bool:
+        """Take over the plain rectifier (Activation relu, ReLU, ReLU6) that alone consumes
+        this layer's output (a residual block's output); returns whether it did."""
+        from .activation_layers import plain_rectifier
+
+        self.rectifier = plain_rectifier(layer)
+        return self.rectifier[0]
+
     def forward(self, Xs, training, mask=None):
         self.output_shape([X.shape[1:] for X in Xs])
         Y = Xs[0] + Xs[1]
         for X in Xs[2:]:
             Y += X
         n = len(Xs)
-        return Y, lambda dY: [dY] * n
+        fused, max_value = self.rectifier
+        if not fused:
+            return Y, lambda dY: [dY] * n
+        from .activation_layers import clip, clip_passes
+
+        clip(Y, max_value, out=Y)
+        return Y, lambda dY: [dY * clip_passes(Y, max_value)] * n
 
     def compute_mask(self, Xs, masks):
         # Keras 3 (since 3.4): unmasked if any input is unmasked, else the union.

@@ -28,18 +28,25 @@ def _matrices(dtype_str):
     return xp.kron(BT, BT), xp.kron(G, G), xp.kron(AT, AT)
 
 
-def usable(kernel, strides, dilation, pool, channels, filters):
+def usable(kernel, strides, dilation, pool, channels, filters, out=None):
     """Whether conv2d may take this path: 3x3, stride 1, no dilation, no pooling or 2x2
-    pooling, and channels x filters big enough for the 16 products to pay for the
+    pooling, channels x filters big enough for the 16 products to pay for the
     transforms (`python benchmarks/conv_paths.py`, 128 images: 32 -> 64 and 64 -> 64
     channels train 1.3-1.5x faster than im2col and infer as fast or faster; 32 -> 32
-    on 28x28 infers ~30% slower)."""
+    on 28x28 infers ~30% slower), and an output `out` (h, w, before pooling) of at least
+    MIN_OUTPUT_SIDE a side when given."""
     return (tuple(kernel) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
             and (pool is None or tuple(pool) == (2, 2)) and channels >= 8
-            and channels * filters >= MIN_CHANNEL_PRODUCT)
+            and channels * filters >= MIN_CHANNEL_PRODUCT
+            and (out is None or min(out) >= MIN_OUTPUT_SIDE))
 
 
 MIN_CHANNEL_PRODUCT = 2048  # channels x filters from which the Winograd path is taken
+# Smaller outputs take im2col: a 2x2 or 3x3 output is one or four tiles an image, mostly
+# padding, and the products are as many rows as tiles, bound by reading U (16/9 the size
+# of the kernel). 16 images, 3x3 same, 512 -> 512 channels on 2x2 trains 1.9x faster by
+# im2col, on 3x3 1.8x; on 4x4 Winograd is 1.2x faster (256 and 512 channels alike).
+MIN_OUTPUT_SIDE = 4
 
 
 def tiles_for(out):

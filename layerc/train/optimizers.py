@@ -9,7 +9,12 @@ from __future__ import annotations
 import math
 
 from ..core import xp
+from ..core.parallel import split_batch
 from .schedules import make_schedule
+
+# The updates run a chunk of a variable's values at a time (elementwise updates only),
+# about this many: a chunk's parameter, gradient, state and scratch stay in the L2 cache.
+_CHUNK = 1 << 15
 
 
 class Optimizer:
@@ -99,12 +104,32 @@ class Optimizer:
                     raise ValueError(f"optimizer state {A.shape} does not match variable {P.shape}")
             bufs = self._buffers(P)
             g = self._clip(g, bufs[-1])
-            if self.weight_decay:
-                P *= P.dtype.type(1.0 - self.weight_decay * lr)
-            self._update(P, g, st, lr, bufs[:-1])
+            if P.size <= _CHUNK or not all(A.flags.c_contiguous for A in (P, *st.values())):
+                self._decay_and_update(P, g, st, lr, bufs[:-1])
+                continue
+            # Each chunk's chain of passes runs while its arrays are in cache: every array
+            # goes through memory once instead of once a pass (values as on whole arrays).
+            flat_P, flat_g = P.reshape(-1), g.reshape(-1)
+            flat_st = {k: A.reshape(-1) for k, A in st.items()}
+            flat_tmp = [t.reshape(-1) for t in bufs[:-1]]
+
+            def chunks(part):
+                for c0 in range(part.start * _CHUNK, min(part.stop * _CHUNK, P.size), _CHUNK):
+                    c = slice(c0, c0 + _CHUNK)
+                    self._decay_and_update(flat_P[c], flat_g[c], {k: A[c] for k, A in flat_st.items()},
+                                           lr, [t[c] for t in flat_tmp])
+
+            split_batch(chunks, -(-P.size // _CHUNK), P.size)
         self.iterations += 1
 
+    def _decay_and_update(self, P, g, st, lr, tmp):
+        if self.weight_decay:
+            P *= P.dtype.type(1.0 - self.weight_decay * lr)
+        self._update(P, g, st, lr, tmp)
+
     def _update(self, P, g, st, lr, tmp):
+        """Update P in place from g, the state st and scratch tmp (arrays shaped like P),
+        value by value: step may call it on chunks of the flattened arrays."""
         raise NotImplementedError
 
     def _buffers(self, P):

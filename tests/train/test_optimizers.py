@@ -199,3 +199,34 @@ def test_n_steps_match_keras(keras, kind, args):
             np.testing.assert_allclose(a, v.value.detach().numpy(), rtol=2e-5, atol=2e-6)
     assert opt.iterations == int(ref.iterations.numpy()) == 5
     assert opt.learning_rate == pytest.approx(float(ref.learning_rate), rel=1e-5)
+
+
+
+@pytest.mark.parametrize("opt", [lambda: SGD(0.1, momentum=0.9, nesterov=True),
+                                 lambda: RMSprop(centered=True, momentum=0.5), lambda: Adagrad(),
+                                 lambda: Adam(amsgrad=True), lambda: AdamW(), lambda: Adam(clipnorm=0.5)])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_chunked_updates_equal_whole_array_updates(monkeypatch, opt, threads):
+    """Variables above _CHUNK values are updated a chunk at a time (split over threads):
+    the same values, bit for bit, as the whole-array update; a non-contiguous variable
+    takes the whole-array path."""
+    from layerc.train import optimizers
+
+    monkeypatch.setenv("LAYERC_NUM_THREADS", threads)
+    rng = np.random.default_rng(7)
+    shapes = [(37, 11), (5,), (300,), (40, 12)]
+    start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(4)]
+    grads[1][0] = np.asfortranarray(grads[1][0])  # a gradient in another layout
+    results = []
+    for chunk in (1 << 30, 64):
+        monkeypatch.setattr(optimizers, "_CHUNK", chunk)
+        params = [p.copy() for p in start[:-1]]
+        params.append(np.zeros((40, 24), np.float32)[:, ::2])  # not contiguous
+        params[-1][...] = start[-1]
+        o = opt()
+        for g in grads:
+            o.step(params, g)
+        results.append(params)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
