@@ -164,10 +164,10 @@ layers:
 """
 
 
-def models():
-    """The model above (folds on) and the same model with every fold undone, same weights;
+def models(spec=MODEL):
+    """The model of `spec` (folds on) and the same model with every fold undone, same weights;
     the moving statistics away from 0 and 1 so that inference differs from training."""
-    fast, plain = layerc.build(parse_spec(MODEL)), layerc.build(parse_spec(MODEL))
+    fast, plain = layerc.build(parse_spec(spec)), layerc.build(parse_spec(spec))
     fast.build()
     rng = np.random.default_rng(0)
     for node in fast.nodes:

@@ -11,6 +11,7 @@ import layerc
 from layerc.core import winograd
 from layerc.core.conv import conv2d
 from layerc.spec import parse_spec
+from tests.core.test_conv_bn_fast_paths import models
 
 
 @pytest.mark.parametrize("side,wino", [(2, False), (3, False), (4, True), (5, True)])
@@ -96,19 +97,7 @@ layers:
 
 def block_models():
     """A residual block (folds on) and the same with every fold undone, same weights."""
-    fast, plain = layerc.build(parse_spec(BLOCK)), layerc.build(parse_spec(BLOCK))
-    fast.build()
-    rng = np.random.default_rng(0)
-    for node in fast.nodes:
-        for name, w in node.layer.weights.items():
-            w[...] = rng.uniform(0.5, 2.0, w.shape) if name in ("moving_variance", "gamma") else \
-                rng.uniform(-1, 1, w.shape) if name in ("moving_mean", "beta", "bias") else w
-    plain.set_weights(fast.get_weights())
-    plain._folded = set()
-    for node in plain.nodes:
-        layer = node.layer
-        layer.bn, layer.folded, layer.rectifier = None, False, (False, None)
-    return fast, plain
+    return models(BLOCK)
 
 
 def test_add_takes_over_the_rectifier_after_it():
