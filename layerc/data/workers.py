@@ -60,12 +60,12 @@ class Pool:
 
     def _take(self) -> subprocess.Popen | None:
         """An idle worker, waiting for one while any is alive."""
-        while True:
+        while self.alive:
             try:
                 return self.idle.get(timeout=0.2)
             except queue.Empty:
-                if self.alive == 0:
-                    return None
+                pass
+        return None
 
     def ask(self, decoder, paths: list, headers: bool = False):
         """A worker's answer: (x, bad) as `stream.decode_chunk(decoder, paths, skip)` with the
@@ -119,23 +119,25 @@ class Pool:
 
 _pool: Pool | None = None
 _lock = threading.Lock()
+_unavailable = False
 
 
 def pool(files: int) -> Pool | None:
     """The worker processes for decoding `files` files, started on first use; None when
     threads should decode (too few files, workers turned off, or they cannot start here)."""
-    global _pool
+    global _pool, _unavailable
     n = processes()
-    if files < MIN_FILES or n == 0:
+    if files < MIN_FILES or n == 0 or _unavailable:
         return None
     with _lock:
         if _pool is None:
             try:
                 _pool = Pool(n)
-            except OSError:
+            except OSError:  # no interpreter to start here: threads from now on
+                _unavailable = True
                 return None
             atexit.register(shutdown)
-    return _pool
+    return _pool if _pool.alive else None
 
 
 def shutdown() -> None:

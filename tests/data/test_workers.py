@@ -85,10 +85,15 @@ def test_a_worker_that_dies_is_not_used_again_and_its_files_are_decoded_here(tmp
     for proc in pool.started:
         proc.kill()
         proc.wait()
-    for _ in range(3):  # every worker gone: decoded here, without waiting for one
+    for _ in pool.started:  # one chunk: each call finds one of them gone
         x, kept, bad = cache.decode_all(files, decoder(), skip=(images.BadFile,))
         assert np.array_equal(x, expected[0]) and (kept, bad) == expected[1:]
-    assert pool.alive == 0
+    assert pool.alive == 0 and workers.pool(10 ** 6) is None  # threads from now on, without waiting
+    start = time.monotonic()
+    for _ in range(3):
+        x, kept, bad = cache.decode_all(files, decoder(), skip=(images.BadFile,))
+        assert np.array_equal(x, expected[0]) and (kept, bad) == expected[1:]
+    assert time.monotonic() - start < 2
 
 
 def test_streamed_training_with_workers_ends_with_the_in_memory_weights(tmp_path, on):
