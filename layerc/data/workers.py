@@ -41,7 +41,7 @@ def processes() -> int:
 
 
 class Pool:
-    """Worker processes, each answering one request at a time; `decode` is called from any thread."""
+    """Worker processes, each answering one request at a time; `ask` may be called from any thread."""
 
     def __init__(self, n: int):
         self.idle: queue.Queue = queue.Queue()
