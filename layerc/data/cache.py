@@ -1,4 +1,5 @@
-"""Decoded file datasets, decoded once: in worker processes or threads, then kept as `.npy` for the next run.
+"""Decoded file datasets, decoded once (in worker processes or threads), then kept as `.npy`
+for the next run.
 
 A folder of images that fits the memory budget is decoded into one array; the array is also
 written to the cache folder, so the next run with the same files and settings loads it at once
@@ -42,7 +43,8 @@ def cache_root() -> Path | None:
 
 def decode_all(paths, decode, skip: tuple = (), threads: int = THREADS):
     """Every file decoded into one array, in file order, by `threads` threads (each handing its
-    files to a worker process where the decoder allows, data/workers.py); a file whose decoder raises one of `skip` is left out and listed.
+    files to a worker process where the decoder allows, data/workers.py); a file whose
+    decoder raises one of `skip` is left out and listed.
 
     Returns (x, kept, bad): the samples of the files at `kept`, and (path, reason) of the others.
     Shapes: x (len(kept), *the samples' shape).

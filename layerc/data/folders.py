@@ -129,7 +129,8 @@ def _list_files(root: Path, formats: tuple, class_names: list[str] | None, follo
                 training: bool, visited: list) -> Listing:
     """Files ending in `formats` in each class subfolder of `root`, in Keras's order: classes
     sorted by name (or as `class_names` gives them), files sorted by path within each class,
-    subfolders included. Hidden files and folders are left out.
+    subfolders included. Hidden files and folders are left out. `visited` gets each folder's
+    `_stamps` entry, taken before the folder is read.
 
     Raises DataError for a folder with no class folders, a class with no files, and (when
     `training`) a single class; other files and symlink loops are returned in `bad`.
@@ -181,7 +182,7 @@ def walk_files(folder: Path, formats: tuple, follow_links: bool, bad: list, visi
     """Files under `folder` with a suffix in `formats`, sorted by (folder, name) as Keras's
     os.walk-based listing gives them; other files go to `bad`. Linked folders are followed
     with `follow_links`, and one that leads back into its own path is a loop (in `bad`).
-    `visited` gets (folder, modification time) of each folder, timed before it is read."""
+    `visited` gets each folder's `_stamps` entry, taken before the folder is read."""
     found = []  # (folder path text, name, path)
 
     def visit(path: Path, ancestors: tuple):

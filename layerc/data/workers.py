@@ -148,14 +148,19 @@ def shutdown() -> None:
             _pool = None
 
 
+def _pool_for(decode, files: int) -> Pool | None:
+    """The workers, when `decode` can be rebuilt in one (a JSON `remote` description) and
+    `files` are enough to start them for."""
+    return pool(files) if getattr(decode, "remote", None) is not None else None
+
+
 def decode_chunk(decode, paths: list, skip: tuple = (), files: int | None = None, name_errors: bool = False):
     """`stream.decode_chunk(decode, paths, skip, name_errors)`, by a worker process when `decode` can be
     rebuilt in one (it has a JSON `remote` description) and the job decodes enough files
     (`files`, default len(paths)) to start the workers for."""
     from .stream import decode_chunk as decode_here
 
-    remote = getattr(decode, "remote", None)
-    workers = pool(len(paths) if files is None else files) if remote is not None else None
+    workers = _pool_for(decode, len(paths) if files is None else files)
     answer = workers.ask(decode, paths) if workers is not None else None
     if answer is None:
         return decode_here(decode, paths, skip, name_errors)
@@ -175,7 +180,7 @@ def check_headers(decode, paths: list, threads: int) -> list[tuple[str, str]]:
 
     from .images import check_headers as check_here
 
-    workers = pool(len(paths)) if getattr(decode, "remote", None) is not None else None
+    workers = _pool_for(decode, len(paths))
     if workers is None:
         return check_here(paths)
 
@@ -190,7 +195,10 @@ def check_headers(decode, paths: list, threads: int) -> list[tuple[str, str]]:
 # ---- the worker ----------------------------------------------------------------------------
 
 def _serve(stdin, stdout) -> None:
-    from .images import decoder_from
+    import numpy as np
+
+    from .images import check_headers, decoder_from
+    from .stream import decode_chunk as decode_here
 
     decoders: dict[str, object] = {}
     for line in stdin:
@@ -201,9 +209,6 @@ def _serve(stdin, stdout) -> None:
         decode = decoders[key]
         x, bad, error = None, [], None
         try:
-            from .images import check_headers
-            from .stream import decode_chunk as decode_here
-
             if request["headers"]:
                 bad = check_headers(request["paths"])
             else:
@@ -214,7 +219,7 @@ def _serve(stdin, stdout) -> None:
                 "bad": bad, "error": error}
         stdout.write(json.dumps(head).encode() + b"\n")
         if x is not None:
-            stdout.write(memoryview(x.reshape(-1).view("u1")) if x.flags.c_contiguous else x.tobytes())
+            stdout.write(memoryview(np.ascontiguousarray(x)).cast("B"))
         stdout.flush()
 
 
