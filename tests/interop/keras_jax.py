@@ -1,0 +1,158 @@
+"""A Keras on the JAX backend in a subprocess, for the architectures Keras will not build on
+torch (NASNetMobile, NASNetLarge: "not available with the torch backend at this time due
+to an outstanding bug"). The .keras format does not depend on the backend, and Keras's
+backend is fixed per process, so the JAX Keras builds, re-draws and saves the model and
+gives its outputs (tests/interop/keras_apps.py, as on torch), layerc imports and exports
+it in the calling process, and the JAX Keras loads the exported file and runs it again.
+
+Requests and answers cross as JSON lines (the worker's stdin and the fd its stdout was),
+arrays as .npz files in the work folder: no pickle. Run as a script, this file is the
+worker; `JaxKeras` starts and talks to it; `round_trip` is keras_apps.round_trip through it.
+
+XLA compiles each of the ~60 shapes of NASNet's random initializers apart, 17 s at XLA's
+default optimization and 4 s without: the worker runs at --xla_backend_optimization_level=0
+(the same float32 Keras model; XLA only fuses less), with a compilation cache of its own
+so the exported file's predict reuses the original's compiled program.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+JAX_ONLY = ("NASNetMobile", "NASNetLarge")  # the applications Keras builds on JAX but not on torch
+
+
+def available() -> bool:
+    """Whether jax is installed (looked up, not imported: the caller's Keras is on torch)."""
+    return importlib.util.find_spec("jax") is not None and importlib.util.find_spec("keras") is not None
+
+
+class JaxKeras:
+    """The worker process: `call(op, **args)` sends one request and returns its answer."""
+
+    def __init__(self, log: Path):
+        self._cache = tempfile.TemporaryDirectory(prefix="layerc-jax-cache-")
+        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
+               "LAYERC_JAX_CACHE": self._cache.name}
+        self.log = Path(log)
+        self._err = open(self.log, "w")
+        self._proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=self._err, env=env, text=True)
+
+    def call(self, op: str, **args) -> dict:
+        self._proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the JAX Keras worker ended ({self._proc.wait()}):\n{self._tail()}")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"JAX Keras, {op}: {answer['error']}")
+        return answer
+
+    def _tail(self) -> str:
+        self._err.flush()
+        return "\n".join(self.log.read_text().splitlines()[-30:])
+
+    def close(self):
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._err.close()
+        self._cache.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def round_trip(arch, workdir, include_top=True, pooling=None, n=4, seed=0, **kw) -> dict:
+    """keras_apps.round_trip for an architecture Keras builds on JAX only: built, re-drawn,
+    saved and run by the JAX worker, imported and exported here, the exported file run by
+    the worker again. Adds the worker's build (and re-draw) and check times."""
+    import time
+
+    from .keras_apps import layerc_round_trip
+
+    workdir = Path(workdir)
+    with JaxKeras(workdir / "jax.log") as jk:
+        t0 = time.perf_counter()
+        built = jk.call("build", arch=arch, include_top=include_top, pooling=pooling, n=n, seed=seed, kw=kw,
+                        source=str(workdir / "source.keras"), arrays=str(workdir / "source.npz"))
+        t_build = time.perf_counter() - t0
+        with np.load(workdir / "source.npz") as f:
+            x, want = f["x"], f["y"]
+
+        def keras_predict(path, x):
+            np.savez(workdir / "x.npz", x=x)
+            jk.call("predict", source=str(path), arrays=str(workdir / "x.npz"), out=str(workdir / "y.npz"))
+            with np.load(workdir / "y.npz") as f:
+                return f["y"]
+
+        t0 = time.perf_counter()
+        result = layerc_round_trip(workdir / "source.keras", x, want, workdir, keras_predict)
+        t_check = time.perf_counter() - t0 - result["import_s"] - result["export_s"]
+    return {"params": built["params"], **result, "keras_build_s": t_build, "rest_s": t_check}
+
+
+# ---- the worker (KERAS_BACKEND=jax) ----
+
+def _build(keras, apps, arch, include_top, pooling, n, seed, kw, source, arrays):
+    keras.backend.clear_session()
+    model = apps.build(keras, arch, include_top=include_top, pooling=pooling, **kw)
+    x = apps.prepare(keras, model, n, seed)
+    model.save(source)
+    np.savez(arrays, x=x, y=np.asarray(model.predict(x, verbose=0)))
+    return {"params": int(model.count_params())}
+
+
+def _predict(keras, apps, source, arrays, out):
+    with np.load(arrays) as f:
+        x = f["x"]
+    np.savez(out, y=np.asarray(keras.saving.load_model(source).predict(x, verbose=0)))
+    return {}
+
+
+def _serve():
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # whatever Keras or JAX print goes to the log, not into the answers
+    sys.path.insert(0, str(Path(__file__).parent))
+    import jax
+
+    if os.environ.get("LAYERC_JAX_CACHE"):
+        jax.config.update("jax_compilation_cache_dir", os.environ["LAYERC_JAX_CACHE"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    import keras
+    import keras_apps as apps
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    ops = {"build": _build, "predict": _predict}
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            answer = ops[request.pop("op")](keras, apps, **request)
+        except Exception as e:  # told to the caller, which raises it
+            import traceback
+
+            traceback.print_exc()
+            answer = {"error": f"{type(e).__name__}: {e}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    _serve()
