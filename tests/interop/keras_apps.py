@@ -112,6 +112,28 @@ def _tame_logits(keras, model, x):
     owner.set_weights([w * s for w in owner.get_weights()])
 
 
+def softmax_top(kmodel):
+    last = kmodel.layers[-1]
+    return last if getattr(getattr(last, "activation", None), "__name__", "") == "softmax" else None
+
+
+def keras_outputs(keras, kmodel, x) -> dict:
+    """{"output": kmodel's outputs on x} in float64, and with a softmax top its "logits" (the
+    top run without its softmax; on JAX, predict's compiled function is made again for it,
+    as for the outputs after)."""
+    out = {"output": np.asarray(kmodel.predict(x, verbose=0), np.float64)}
+    top = softmax_top(kmodel)
+    if top is not None:
+        act, top.activation = top.activation, keras.activations.linear
+        try:
+            kmodel.predict_function = None
+            out["logits"] = np.asarray(kmodel.predict(x, verbose=0), np.float64)
+        finally:
+            top.activation = act
+            kmodel.predict_function = None
+    return out
+
+
 def relative_error(ours, theirs) -> float:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
@@ -133,8 +155,8 @@ def build(keras, arch, size=None, include_top=True, pooling=None, classes=10, **
 
 @contextmanager
 def float64(keras):
-    """Keras's float64 policy, computing in float64. On torch, keras.backend.result_type maps
-    float64 to float32 (keras-team/keras#23223, #23704), so a float64 BatchNormalization
+    """Keras's float64 policy, computing in float64. On torch (and JAX: every backend but
+    TensorFlow; JAX also needs jax_enable_x64), keras.backend.result_type maps float64 to float32 (keras-team/keras#23223, #23704), so a float64 BatchNormalization
     computes in float32 (its compute dtype is result_type(x, "float32")), as do Normalization's
     max(sqrt(variance), 1e-7) and the ops that take their dtype from it: float64 as Keras runs
     it is no float64 oracle. That mapping is lifted here, then restored."""

@@ -37,9 +37,10 @@ def available() -> bool:
 class JaxKeras:
     """The worker process: `call(op, **args)` sends one request and returns its answer."""
 
-    def __init__(self, log: Path):
+    def __init__(self, log: Path, x64: bool = False):
+        """x64: jax_enable_x64, for the float64 op (JAX computes float64 as float32 without it)."""
         self._cache = tempfile.TemporaryDirectory(prefix="layerc-jax-cache-")
-        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "JAX_ENABLE_X64": "1" if x64 else "0",
                "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip(),
                "LAYERC_JAX_CACHE": self._cache.name}
         self.log = Path(log)
@@ -127,6 +128,31 @@ def _predict(keras, apps, source, arrays, out):
     return {}
 
 
+def _outputs(keras, apps, source, arrays, out):
+    """A saved model's outputs on the x in arrays, and with a softmax top its logits."""
+    with np.load(arrays) as f:
+        x = f["x"]
+    np.savez(out, **apps.keras_outputs(keras, keras.saving.load_model(source), x))
+    return {}
+
+
+def _float64(keras, apps, arch, include_top, pooling, kw, source, source64, arrays, out):
+    """The architecture built again under Keras's float64 policy (keras_apps.float64) with the
+    float32 model's weights, saved, and its float64 outputs (and logits) on x."""
+    import jax
+
+    assert jax.config.jax_enable_x64, "the float64 op needs a JaxKeras(x64=True)"
+    keras.backend.clear_session()
+    k32 = keras.saving.load_model(source)
+    with np.load(arrays) as f:
+        x = f["x"].astype(np.float64)
+    with apps.float64(keras):
+        k64 = apps.rebuilt(keras, arch, k32, include_top=include_top, pooling=pooling, **kw)
+        k64.save(source64)
+        np.savez(out, **apps.keras_outputs(keras, k64, x))
+    return {}
+
+
 def _serve():
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever Keras or JAX print goes to the log, not into the answers
@@ -140,7 +166,7 @@ def _serve():
     import keras_apps as apps
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    ops = {"build": _build, "predict": _predict}
+    ops = {"build": _build, "predict": _predict, "outputs": _outputs, "float64": _float64}
     for line in sys.stdin:
         request = json.loads(line)
         try:
