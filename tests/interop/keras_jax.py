@@ -9,10 +9,13 @@ Requests and answers cross as JSON lines (the worker's stdin and the fd its stdo
 arrays as .npz files in the work folder: no pickle. Run as a script, this file is the
 worker; `JaxKeras` starts and talks to it; `round_trip` is keras_apps.round_trip through it.
 
-XLA compiles each of the ~60 shapes of NASNet's random initializers apart, 17 s at XLA's
-default optimization and 4 s without: the worker runs at --xla_backend_optimization_level=0
-(the same float32 Keras model; XLA only fuses less), with a compilation cache of its own
-so the exported file's predict reuses the original's compiled program.
+Its time is JAX's: XLA compiles each program apart. Keras's initial weights (a sampler
+for each of NASNetMobile's ~60 weight shapes, 7 of its 8 s of build CPU time) are drawn by
+NumPy in the worker, as keras_apps.redraw draws every random weight again anyway; and the
+worker runs XLA at --xla_backend_optimization_level=0 (the same float32 Keras model, XLA
+fusing less), which compiles and runs its training pass and predict in less CPU time than
+the default, with a compilation cache of its own so that the exported file's predict reuses
+the original's compiled program.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +116,48 @@ def round_trip(arch, workdir, include_top=True, pooling=None, n=4, seed=0, **kw)
 
 # ---- the worker (KERAS_BACKEND=jax) ----
 
+@contextmanager
+def _numpy_initializers():
+    """Keras's initial weights drawn by NumPy while a model is built or loaded. JAX compiles
+    its sampler for each weight shape (NASNetMobile: ~60 XLA programs, most of its build
+    time), and no initial value is ever used here: keras_apps.redraw draws every random one
+    again (a loaded model takes the file's). Only Keras's uniform, normal and truncated
+    normal sampling is replaced, and only inside the block (a model's build or load: no
+    predict runs in it)."""
+    from keras.src.backend.jax import random as jr
+
+    saved = jr.uniform, jr.normal, jr.truncated_normal
+    rng = np.random.default_rng(0)
+
+    def array(values, dtype):
+        import jax.numpy as jnp
+        from keras.src.backend.config import floatx
+
+        return jnp.asarray(values, dtype=dtype or floatx())
+
+    def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+        return array(rng.uniform(minval, maxval, tuple(shape)), dtype)
+
+    def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        return array(rng.normal(mean, stddev, tuple(shape)), dtype)
+
+    def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+        z = rng.normal(0.0, 1.0, tuple(shape))
+        while np.any(far := np.abs(z) > 2.0):  # within two standard deviations, as Keras's
+            z[far] = rng.normal(0.0, 1.0, int(far.sum()))
+        return array(mean + stddev * z, dtype)
+
+    jr.uniform, jr.normal, jr.truncated_normal = uniform, normal, truncated_normal
+    try:
+        yield
+    finally:
+        jr.uniform, jr.normal, jr.truncated_normal = saved
+
+
 def _build(keras, apps, arch, include_top, pooling, n, seed, kw, source, arrays):
     keras.backend.clear_session()
-    model = apps.build(keras, arch, include_top=include_top, pooling=pooling, **kw)
+    with _numpy_initializers():
+        model = apps.build(keras, arch, include_top=include_top, pooling=pooling, **kw)
     x = apps.prepare(keras, model, n, seed)
     model.save(source)
     np.savez(arrays, x=x, y=np.asarray(model.predict(x, verbose=0)))
@@ -124,7 +167,9 @@ def _build(keras, apps, arch, include_top, pooling, n, seed, kw, source, arrays)
 def _predict(keras, apps, source, arrays, out):
     with np.load(arrays) as f:
         x = f["x"]
-    np.savez(out, y=np.asarray(keras.saving.load_model(source).predict(x, verbose=0)))
+    with _numpy_initializers():
+        model = keras.saving.load_model(source)
+    np.savez(out, y=np.asarray(model.predict(x, verbose=0)))
     return {}
 
 
@@ -132,7 +177,9 @@ def _outputs(keras, apps, source, arrays, out):
     """A saved model's outputs on the x in arrays, and with a softmax top its logits."""
     with np.load(arrays) as f:
         x = f["x"]
-    np.savez(out, **apps.keras_outputs(keras, keras.saving.load_model(source), x))
+    with _numpy_initializers():
+        model = keras.saving.load_model(source)
+    np.savez(out, **apps.keras_outputs(keras, model, x))
     return {}
 
 
@@ -143,11 +190,13 @@ def _float64(keras, apps, arch, include_top, pooling, kw, source, source64, arra
 
     assert jax.config.jax_enable_x64, "the float64 op needs a JaxKeras(x64=True)"
     keras.backend.clear_session()
-    k32 = keras.saving.load_model(source)
+    with _numpy_initializers():
+        k32 = keras.saving.load_model(source)
     with np.load(arrays) as f:
         x = f["x"].astype(np.float64)
     with apps.float64(keras):
-        k64 = apps.rebuilt(keras, arch, k32, include_top=include_top, pooling=pooling, **kw)
+        with _numpy_initializers():
+            k64 = apps.rebuilt(keras, arch, k32, include_top=include_top, pooling=pooling, **kw)
         k64.save(source64)
         np.savez(out, **apps.keras_outputs(keras, k64, x))
     return {}
