@@ -53,9 +53,9 @@ def test_nasnet_mobile_round_trip_through_keras_on_jax(tmp_path):
     a Dense, checked above): its separable convolutions (stride 1 same, stride 2 valid after
     ZeroPadding2D), AveragePooling2D with padding same (Keras divides by the window's real
     inputs), the 1x1 stride-2 AveragePooling2D and Cropping2D of its adjusting paths,
-    MaxPooling2D, Add and Concatenate. 17 s (19 s of CPU time, the JAX subprocess's
-    included: most of it XLA compiling NASNet's training pass and predict; 2.5 s layerc's)
-    on a 2-core machine at load 2.7, 33 s at load 3.2."""
+    MaxPooling2D, Add and Concatenate. About 20 s on a quiet 2-core machine (22 s of CPU
+    time, the JAX subprocess's included, most of it XLA compiling NASNet's training pass and
+    predict; 2.5 s layerc's)."""
     result = keras_jax.round_trip("NASNetMobile", tmp_path, include_top=False, pooling="avg")
     assert result["spread"] > 0.05, result
     assert result["import_error"] <= 1e-4, result
