@@ -309,7 +309,7 @@ class TrainSpec(Strict):
     name (Keras semantics): one loss applies to each output, the total loss is the
     weighted sum, and a metrics list applies to each output."""
 
-    optimizer: OptimizerSpec = RMSprop()  # Keras's compile default
+    optimizer: OptimizerSpec = RMSprop.model_construct()  # Keras's default; unvalidated: no schema built
     loss: LossSpec  # or {output: loss} (see _loss; schema.py writes both forms)
     loss_weights: Optional[dict[Name, NonNegFloat]] = None
     metrics: list[MetricSpec] = []  # or {output: [metric, ...]}
