@@ -71,6 +71,8 @@ def run(argv: list) -> int | None:
         from . import report_error  # the Typer app's module, only on this rare path
 
         return report_error(e)
+    finally:
+        gc.unfreeze()  # into the oldest generation, collectable again
 
 
 def parse(argv: list):
@@ -113,13 +115,21 @@ def parse(argv: list):
     return argv[0], args, options
 
 
+def collect_later():
+    """Turn the collector back on with the objects made so far frozen (left out of its scans
+    until `run` returns): the modules and models are not garbage, and the first collection
+    after `gc.disable()` would scan them all."""
+    gc.freeze()
+    gc.enable()
+
+
 def load_model(path: Path):
     """(model, 0) of a spec file that loads and compiles, else (None, status) with its
     diagnostics printed."""
     from ..check import check_file
 
     result = check_file(path)
-    gc.enable()
+    collect_later()
     if result.status != 0:
         err_console.print(cli_module("render").diagnostics(result.diagnostics))
         return None, result.status
@@ -153,7 +163,7 @@ def validate(specs: list, format: str = "text", strict: bool = False) -> int:
     from ..check import check_file
 
     results = [check_file(p, lint=True) for p in specs]
-    gc.enable()
+    collect_later()
     if format == "json":
         console.print_json(json.dumps([r.to_dict() for r in results]))
     elif format == "sarif":
