@@ -73,6 +73,7 @@ def run(argv: list) -> int | None:
         return report_error(e)
     finally:
         gc.unfreeze()  # into the oldest generation, collectable again
+        gc.enable()  # also after an error before the spec loaded
 
 
 def parse(argv: list):
@@ -116,11 +117,12 @@ def parse(argv: list):
 
 
 def collect_later():
-    """Turn the collector back on with the objects made so far frozen (left out of its scans
-    until `run` returns): the modules and models are not garbage, and the first collection
-    after `gc.disable()` would scan them all."""
-    gc.freeze()
-    gc.enable()
+    """After `run` turned the collector off for the imports, turn it back on with the objects
+    made so far frozen (left out of its scans until `run` returns): the modules and models
+    are not garbage, and the first collection would scan them all."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def load_model(path: Path):
