@@ -399,9 +399,10 @@ class _Unnamed(Exception):
 
 
 def _one(value, key):
-    union, aliases, lower = _NAMED[key]
+    name, aliases, lower = _NAMED[key]
     value = _named(value, aliases, lower)
-    model = _models_by_type(globals().get(union) or __getattr__(union)).get(value.get("type")) if isinstance(value, dict) else None
+    union = globals().get(name) or __getattr__(name)  # CallbackSpec: imported now
+    model = _models_by_type(union).get(value.get("type")) if isinstance(value, dict) else None
     if not isinstance(model, type):
         raise _Unnamed
     return model.model_validate(value)
