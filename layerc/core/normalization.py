@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, elements
+from .dense import tile_row
 from .parallel import split_batch
 
 _MASK_EPSILON = 1e-7  # Keras's backend.epsilon(), added to the masked count
@@ -359,38 +360,71 @@ class LayerNormalization(Layer):
 
         return Y, backprop
 
-    def _forward_last(self, X, training):
-        """The forward pass over the last axis only: the same maths as the general one in
-        fewer passes (the row sums are matrix-vector products, the sums of products einsum's
-        fused loop, the normalisation in place; in inference, the scale and shift too)."""
+    def forward_sum(self, Xs, training):
+        """forward(Xs[0] + Xs[1] + ...) for the Add that alone feeds this layer (see
+        merge.Add.fuse_norm): the sum is made in the buffer the normalisation then works in
+        place. Returns (Y, backprop); backprop gives the sum's gradient (each addend's)."""
+        if [a + 1 for a in self._axes(Xs[0].shape[1:])] == [Xs[0].ndim - 1]:
+            return self._forward_last(Xs[0], training, Xs[1:])
+        S = Xs[0] + Xs[1]
+        for X in Xs[2:]:
+            S += X
+        return self.forward(S, training)
+
+    def _forward_last(self, X, training, addends=()):
+        """The pass over the last axis only, for X + the addends (a fused Add): the same
+        maths as the general one in fewer passes. The sum of the addends, the centring and
+        the scaling by 1 / std are made in one buffer in place (the row sums are
+        matrix-vector products, the sums of squares einsum's fused loop); gamma and beta
+        then apply on rows of k * C values (k the size of the axis before C) with gamma
+        and beta tiled k times, so that NumPy's inner loops run over k * C values instead
+        of C. Training keeps Xhat beside Y; inference makes Y in Xhat's buffer, and a
+        backprop after it (input gradients) recomputes Xhat, the same bits."""
         s, W = self.spec, self.weights
         C = X.shape[-1]
-        X2 = xp.ascontiguousarray(X).reshape(-1, C)
         f = X.dtype.type
+        k = X.shape[-2] if X.ndim > 2 else 1
         ones = xp.ones(C, X.dtype)
-        Xhat = X2 - (X2 @ ones / f(C))[:, None]
+        gamma = tile_row(W["gamma"], k) if s.scale else None
+        beta = tile_row(W["beta"], k) if s.center else None
+
+        def centred():
+            """X + addends - their row means, (rows, C), in a buffer of its own."""
+            if addends:
+                D = xp.add(X, addends[0])
+                for A in addends[1:]:
+                    D += A
+                D = D.reshape(-1, C)
+                D -= (D @ ones / f(C))[:, None]
+                return D
+            X2 = xp.ascontiguousarray(X).reshape(-1, C)
+            return xp.subtract(X2, (X2 @ ones / f(C))[:, None])
+
+        Xhat = centred()
         r = 1 / xp.sqrt(xp.einsum("ij,ij->i", Xhat, Xhat) / f(C) + f(s.epsilon))
         Xhat *= r[:, None]
+        rows = (-1, k * C)
         if training:  # backprop needs Xhat
-            Y = Xhat * W["gamma"].reshape(-1) if s.scale else Xhat.copy()
-        else:  # backprop (input gradients) is then rare: it recomputes Xhat from X
-            Y = Xhat
+            Y = xp.multiply(Xhat.reshape(rows), gamma) if s.scale else Xhat.reshape(rows).copy()
+        else:  # backprop (input gradients) is then rare: it recomputes Xhat
+            Y = Xhat.reshape(rows)
             if s.scale:
-                Y *= W["gamma"].reshape(-1)
+                Y *= gamma
             Xhat = None
         if s.center:
-            Y += W["beta"].reshape(-1)
+            Y += beta
 
         def backprop(dY):
             nonlocal Xhat
             if Xhat is None:
-                Xhat = (X2 - (X2 @ ones / f(C))[:, None]) * r[:, None]
-            dY2 = xp.ascontiguousarray(dY).reshape(X2.shape)
+                Xhat = centred()
+                Xhat *= r[:, None]
+            dY2 = xp.ascontiguousarray(dY).reshape(-1, C)
             if s.scale:
                 self.grads["gamma"] = xp.einsum("ij,ij->j", dY2, Xhat).reshape(W["gamma"].shape)
             if s.center:
                 self.grads["beta"] = (xp.ones(len(dY2), X.dtype) @ dY2).reshape(W["beta"].shape)
-            G = dY2 * W["gamma"].reshape(-1) if s.scale else dY2.copy()
+            G = xp.multiply(dY2.reshape(rows), gamma).reshape(-1, C) if s.scale else dY2.copy()
             mean_GX = xp.einsum("ij,ij->i", G, Xhat) / f(C)
             G -= (G @ ones / f(C))[:, None]
             G -= Xhat * mean_GX[:, None]
@@ -398,3 +432,4 @@ class LayerNormalization(Layer):
             return G.reshape(X.shape)
 
         return Y.reshape(X.shape), backprop
+
