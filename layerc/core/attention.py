@@ -5,7 +5,7 @@ import math
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .dense import column_sums
+from .dense import column_sums, tile_row
 from .parallel import matmul, split_batch
 
 _NEG = -1e9  # Keras's large negative score for masked positions
@@ -130,7 +130,8 @@ class MultiHeadAttention(Layer):
             Z, Wcat, bcat, buffer = self._projection(X, names, scale)
             proj.update(Z)
             kernels.append(Wcat)
-            outs.append((X, Wcat, bcat, buffer.reshape(X.shape[0], X.shape[1], -1)))
+            bias_row = None if bcat is None else tile_row(bcat, X.shape[1])  # (steps * widths,)
+            outs.append((X, Wcat, bias_row, buffer.reshape(X.shape[0], X.shape[1], -1)))
         Q = proj["query"].reshape(B, T, H, dk).transpose(0, 2, 1, 3)
         K = proj["key"].reshape(B, S, H, dk).transpose(0, 2, 1, 3)
         V = proj["value"].reshape(B, S, H, dv).transpose(0, 2, 1, 3)
@@ -175,8 +176,9 @@ class MultiHeadAttention(Layer):
         O2 = O.reshape(B * T, H * dv)
         Wo = W["attention_output/kernel"]
         Y = matmul(O2, Wo.reshape(H * dv, -1))
-        if s.use_bias:
-            Y += W["attention_output/bias"].reshape(-1)
+        if s.use_bias:  # on rows of T * output values (see dense.tile_row)
+            Y2 = Y.reshape(B, -1)
+            Y2 += tile_row(W["attention_output/bias"].reshape(-1), T)
         out_shape = Wo.shape[2:]
         Y = Y.reshape(B, T, *out_shape)
 
@@ -314,13 +316,14 @@ def _softmax_scores(K, Q, allowed, Z, ones, f):
     Z *= 1 / den  # (b, H, 1, T) reciprocals: a product per score is ~1.5x faster than a quotient
 
 
-def _project_rows(X3, W, bias, Z3):
+def _project_rows(X3, W, bias_row, Z3):
     """Z3 (b, steps, widths) = X3 (b, steps, D) @ W + bias: a block's projections (the rows'
-    products are the whole batch's, so blocks of any size give the same bits)."""
-    Z2 = Z3.reshape(-1, Z3.shape[-1])
-    xp.matmul(X3.reshape(-1, X3.shape[-1]), W, out=Z2)
-    if bias is not None:
-        Z2 += bias
+    products are the whole batch's, so blocks of any size give the same bits); bias_row is
+    the bias tiled steps times, added to each sample's steps * widths values at once."""
+    xp.matmul(X3.reshape(-1, X3.shape[-1]), W, out=Z3.reshape(-1, Z3.shape[-1]))
+    if bias_row is not None:
+        rows = Z3.reshape(len(Z3), -1)
+        rows += bias_row
 
 
 def _groups(pairs):

@@ -420,8 +420,9 @@ class LayerNormalization(Layer):
                 Xhat = centred()
                 Xhat *= r[:, None]
             dY2 = xp.ascontiguousarray(dY).reshape(-1, C)
-            if s.scale:
-                self.grads["gamma"] = xp.einsum("ij,ij->j", dY2, Xhat).reshape(W["gamma"].shape)
+            if s.scale:  # column sums on the long rows, then the k parts of each row added
+                sums = xp.einsum("ij,ij->j", dY2.reshape(rows), Xhat.reshape(rows))
+                self.grads["gamma"] = sums.reshape(k, C).sum(axis=0).reshape(W["gamma"].shape)
             if s.center:
                 self.grads["beta"] = (xp.ones(len(dY2), X.dtype) @ dY2).reshape(W["beta"].shape)
             G = xp.multiply(dY2.reshape(rows), gamma).reshape(-1, C) if s.scale else dY2.copy()
