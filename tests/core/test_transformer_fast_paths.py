@@ -186,6 +186,17 @@ def test_add_then_norm_over_other_axes_uses_the_general_path():
     assert check_layer_gradients(AddThenNorm(layer_norm((3, 4, 5), axis=[1, 2])), Xs, training=True) > 0
 
 
+def test_add_then_norm_rejects_addends_of_other_shapes():
+    """The shapes are checked before the sum (a spec's unknown steps, None, met by arrays of
+    other steps), as in the plain Add."""
+    from layerc.core.base import ShapeError
+
+    rng = np.random.default_rng(8)
+    with pytest.raises(ShapeError, match="same shape"):
+        AddThenNorm(layer_norm((None, 6))).forward([rng.standard_normal((2, 1, 6)),
+                                                     rng.standard_normal((2, 5, 6))], True)
+
+
 def test_add_takes_no_normalization_over_a_rectifier_or_another_layer():
     add = make_layer(S.Add(), "add", 0, "float64")
     assert not add.fuse_norm(make_layer(S.BatchNormalization(), "bn", 0, "float64"))
