@@ -189,8 +189,8 @@ class MultiHeadAttention(Layer):
         Wo = W["attention_output/kernel"]
         Y = matmul(O2, Wo.reshape(H * dv, -1))
         if s.use_bias:  # on rows of T * output values (see dense.tile_row)
-            Y2 = Y.reshape(B, -1)
-            Y2 += tile_row(W["attention_output/bias"].reshape(-1), T)
+            Y2 = Y.reshape(-1, max(T, 1) * Y.shape[-1])
+            Y2 += tile_row(W["attention_output/bias"].reshape(-1), max(T, 1))
         out_shape = Wo.shape[2:]
         Y = Y.reshape(B, T, *out_shape)
 

@@ -32,7 +32,7 @@ class Dense(Layer):
         Z = Z2.reshape(*X.shape[:-1], W.shape[1])
         # (batch, ..., k, units) as rows of k * units values: the bias tiled k times and
         # the rectifier run along whole rows, NumPy's inner loops k times longer
-        k = X.shape[-2] if X.ndim > 2 else 1
+        k = X.shape[-2] if X.ndim > 2 and X.shape[-2] else 1
         rows = Z2.reshape(-1, k * W.shape[1])
         if self.spec.use_bias:
             rows += tile_row(self.weights["bias"], k)

@@ -383,7 +383,7 @@ class LayerNormalization(Layer):
         s, W = self.spec, self.weights
         C = X.shape[-1]
         f = X.dtype.type
-        k = X.shape[-2] if X.ndim > 2 else 1
+        k = X.shape[-2] if X.ndim > 2 and X.shape[-2] else 1
         ones = xp.ones(C, X.dtype)
         gamma = tile_row(W["gamma"], k) if s.scale else None
         beta = tile_row(W["beta"], k) if s.center else None
@@ -433,4 +433,3 @@ class LayerNormalization(Layer):
             return G.reshape(X.shape)
 
         return Y.reshape(X.shape), backprop
-

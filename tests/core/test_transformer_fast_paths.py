@@ -219,3 +219,14 @@ def test_dense_on_long_rows_is_the_plain_formula(shape, activation):
         Y, _ = layer.forward(X, training)
         np.testing.assert_allclose(Y, expected, rtol=1e-13, atol=1e-13)
     assert check_layer_gradients(layer, X, training=True) > 0
+
+
+@pytest.mark.parametrize("shape", [(2, 0, 4), (0, 3, 4), (0, 4), (2, 0, 3, 4)])
+def test_dense_and_layer_norm_take_empty_inputs(shape):
+    """No steps (or no samples): empty outputs and gradients of the right shapes."""
+    for layer in (make_layer(S.Dense(units=3, activation="relu"), "d", 0, "float64"),
+                  make_layer(S.LayerNormalization(), "ln", 0, "float64")):
+        layer.build(shape[1:-2] + (None, 4))
+        Y, back = layer.forward(np.zeros(shape), True)
+        assert Y.shape == shape[:-1] + (Y.shape[-1],) and Y.size == 0
+        assert back(np.ones(Y.shape)).shape == shape
