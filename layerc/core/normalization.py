@@ -420,15 +420,18 @@ class LayerNormalization(Layer):
                 Xhat = centred()
                 Xhat *= r[:, None]
             dY2 = xp.ascontiguousarray(dY).reshape(-1, C)
-            if s.scale:  # column sums on the long rows, then the k parts of each row added
-                sums = xp.einsum("ij,ij->j", dY2.reshape(rows), Xhat.reshape(rows))
-                self.grads["gamma"] = sums.reshape(k, C).sum(axis=0).reshape(W["gamma"].shape)
+            column = xp.ones(len(dY2), X.dtype)
+            # dY * Xhat once: its column sums are gamma's gradient, its rows' products with
+            # gamma the rows' sums of G * Xhat (G = dY * gamma), both matrix-vector products
+            DX = xp.multiply(dY2, Xhat)
+            if s.scale:
+                self.grads["gamma"] = (column @ DX).reshape(W["gamma"].shape)
             if s.center:
-                self.grads["beta"] = (xp.ones(len(dY2), X.dtype) @ dY2).reshape(W["beta"].shape)
+                self.grads["beta"] = (column @ dY2).reshape(W["beta"].shape)
             G = xp.multiply(dY2.reshape(rows), gamma).reshape(-1, C) if s.scale else dY2.copy()
-            mean_GX = xp.einsum("ij,ij->i", G, Xhat) / f(C)
+            mean_GX = DX @ (W["gamma"].reshape(-1) if s.scale else ones) / f(C)
             G -= (G @ ones / f(C))[:, None]
-            G -= Xhat * mean_GX[:, None]
+            G -= xp.multiply(Xhat, mean_GX[:, None], out=DX)
             G *= r[:, None]
             return G.reshape(X.shape)
 
