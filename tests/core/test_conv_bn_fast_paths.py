@@ -123,6 +123,50 @@ def test_batchnorm_fast_path_gradients_by_central_differences(rectifier, trainin
     assert check_layer_gradients(layer, X, training=training, n_checks=30) > 0
 
 
+@pytest.mark.parametrize("gammas", ["zero", "negative"])
+@pytest.mark.parametrize("scale,center", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("rectifier", [(None,), (6.0,)])
+@pytest.mark.parametrize("block", [64, 1 << 16])
+def test_rectified_batchnorm_backward_from_y_or_x_equals_plain_formula(gammas, scale, center, rectifier, block):
+    """With a rectifier, backward takes sum(G * Xhat) from Y (Xhat = (Y - beta) / gamma where
+    G is not 0) unless a gamma is 0, then from X; negative gammas, no scale or no center, one
+    block or many (full-block operands and a partial last block): the same gradients."""
+    C = 5
+    spec = S.BatchNormalization(momentum=0.9, epsilon=1e-3, scale=scale, center=center)
+    layer = make_layer(spec, "bn", 0, "float64")
+    layer.build((C,))
+    rng = np.random.default_rng(7 + scale + 2 * center)
+    for name, w in layer.weights.items():
+        w[...] = rng.uniform(0.5 if name == "moving_variance" else -1.5, 1.5, w.shape)
+    if scale:
+        layer.weights["gamma"][...] = [0.0, -0.7, 1.3, -1.1, 0.4] if gammas == "zero" else [-0.3, -0.7, 1.3, -1.1, 0.4]
+    layer.rectifier = (True, rectifier[0])
+    g = layer.weights["gamma"].copy() if scale else np.ones(C)
+    b = layer.weights["beta"].copy() if center else np.zeros(C)
+    X = rng.standard_normal((6, 7, 9, C)) * 2 + 0.5
+    dY = rng.standard_normal(X.shape)
+    normalization._BN_BLOCK = block
+    try:
+        Y, backprop = layer.forward(X, True)
+        dX = backprop(dY)
+    finally:
+        normalization._BN_BLOCK = 1 << 16
+    axes = (0, 1, 2)
+    mean, var = X.mean(axis=axes), X.var(axis=axes)
+    r = 1 / np.sqrt(var + 1e-3)
+    Xhat = (X - mean) * r
+    Z = Xhat * g + b
+    top = np.inf if rectifier[0] is None else rectifier[0]
+    np.testing.assert_allclose(Y, np.clip(Z, 0, top), **TOL)
+    G = dY * ((Z > 0) & (Z < top))
+    n = X.size // C
+    np.testing.assert_allclose(dX, g * r * (G - G.sum(axes) / n - Xhat * (G * Xhat).sum(axes) / n), **TOL)
+    if scale:
+        np.testing.assert_allclose(layer.grads["gamma"], (G * Xhat).sum(axes), **TOL)
+    if center:
+        np.testing.assert_allclose(layer.grads["beta"], G.sum(axes), **TOL)
+
+
 def test_batchnorm_variance_is_keras_moments_and_never_negative():
     """E[X^2] - E[X]^2 can round below 0 for a constant channel: clipped, so no NaN."""
     layer = bn_layer(2)
