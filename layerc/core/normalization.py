@@ -283,9 +283,16 @@ class BatchNormalization(Layer):
             G = xp.empty(X2.shape, X.dtype)
 
             # With a rectifier, G is 0 wherever Y was clipped and Y = Xhat * gamma + beta
-            # elsewhere, so sum(G * Xhat) comes from the Y this pass reads for the mask anyway
-            # (unless a gamma is 0), and X is read in the second pass only.
-            from_y = fused and bool(xp.all(gamma != 0))
+            # elsewhere, so sum(G * Xhat) comes from the Y this pass reads for the mask anyway,
+            # and X is read in the second pass only. Y's rounding, ~2^-24 |Y|, is then
+            # 2^-24 |Y| / |gamma| in Xhat: only where |Y| (at most max_value, or about
+            # |beta|) is within 64 |gamma| (else from X, as without a rectifier).
+            if fused:
+                beta = W["beta"] if s.center else xp.zeros(C, X.dtype)
+                bound = xp.abs(beta) if max_value is None else xp.maximum(xp.abs(beta), f(max_value))
+                from_y = bool(xp.all(gamma != 0) and xp.all(xp.abs(gamma) * f(64) >= bound))
+            else:
+                from_y = False
 
             def masked_sums(rows):
                 if not fused:
@@ -296,7 +303,7 @@ class BatchNormalization(Layer):
 
             sum_G, sum_GZ = _blockwise(masked_sums, X2)
             if from_y:  # sum(G * Xhat) = (sum(G * Y) - beta * sum(G)) / gamma
-                sum_GXhat = (sum_GZ - (W["beta"] * sum_G if s.center else 0)) / gamma
+                sum_GXhat = (sum_GZ - beta * sum_G) / gamma
             else:  # sum(G * Xhat) = r * (sum(G * X) - mean * sum(G))
                 sum_GXhat = r * (sum_GZ - mean * sum_G)
             if s.scale:

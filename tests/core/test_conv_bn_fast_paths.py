@@ -123,14 +123,14 @@ def test_batchnorm_fast_path_gradients_by_central_differences(rectifier, trainin
     assert check_layer_gradients(layer, X, training=training, n_checks=30) > 0
 
 
-@pytest.mark.parametrize("gammas", ["zero", "negative"])
+@pytest.mark.parametrize("gammas", ["zero", "small", "negative"])
 @pytest.mark.parametrize("scale,center", [(True, True), (True, False), (False, True), (False, False)])
 @pytest.mark.parametrize("rectifier", [(None,), (6.0,)])
 @pytest.mark.parametrize("block", [64, 1 << 16])
 def test_rectified_batchnorm_backward_from_y_or_x_equals_plain_formula(gammas, scale, center, rectifier, block):
     """With a rectifier, backward takes sum(G * Xhat) from Y (Xhat = (Y - beta) / gamma where
-    G is not 0) unless a gamma is 0, then from X; negative gammas, no scale or no center, one
-    block or many (full-block operands and a partial last block): the same gradients."""
+    G is not 0) unless a gamma is 0 or small, then from X; negative gammas, no scale or no
+    center, one block or many (full-block operands, a partial last block): the same gradients."""
     C = 5
     spec = S.BatchNormalization(momentum=0.9, epsilon=1e-3, scale=scale, center=center)
     layer = make_layer(spec, "bn", 0, "float64")
@@ -139,7 +139,8 @@ def test_rectified_batchnorm_backward_from_y_or_x_equals_plain_formula(gammas, s
     for name, w in layer.weights.items():
         w[...] = rng.uniform(0.5 if name == "moving_variance" else -1.5, 1.5, w.shape)
     if scale:
-        layer.weights["gamma"][...] = [0.0, -0.7, 1.3, -1.1, 0.4] if gammas == "zero" else [-0.3, -0.7, 1.3, -1.1, 0.4]
+        first = {"zero": 0.0, "small": 1e-3, "negative": -0.3}[gammas]
+        layer.weights["gamma"][...] = [first, -0.7, 1.3, -1.1, 0.4]
     layer.rectifier = (True, rectifier[0])
     g = layer.weights["gamma"].copy() if scale else np.ones(C)
     b = layer.weights["beta"].copy() if center else np.zeros(C)
