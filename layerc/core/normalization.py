@@ -36,10 +36,17 @@ def _channel_rows(X):
     return xp.ascontiguousarray(X).reshape(-1, k * X.shape[-1]), k
 
 
-def _channel_sum(A2, k, B2=None):
-    """Per-channel sums (C,) of A2 (rows, k * C) as _channel_rows gives it, or of A2 * B2,
-    each in one pass (a matrix-vector product, or einsum's fused multiply-sum)."""
-    total = xp.ones(A2.shape[0], A2.dtype) @ A2 if B2 is None else xp.einsum("ij,ij->j", A2, B2)
+def _column_sums(A2, B2=None, ones=None):
+    """Sums down the rows (width,) of A2 (rows, width), or of A2 * B2, each in one pass (a
+    matrix-vector product with `ones`, at least len(A2) of them, or einsum's fused
+    multiply-sum); _fold turns a total into per-channel sums."""
+    if B2 is not None:
+        return xp.einsum("ij,ij->j", A2, B2)
+    return (xp.ones(len(A2), A2.dtype) if ones is None else ones[:len(A2)]) @ A2
+
+
+def _fold(total, k):
+    """Per-channel sums (C,) of a row total (k * C,) of _channel_rows' rows."""
     return total.reshape(k, -1).sum(axis=0)
 
 
@@ -252,10 +259,10 @@ class BatchNormalization(Layer):
         gamma = W["gamma"] if s.scale else xp.ones(C, X.dtype)
         Y = xp.empty(X2.shape, X.dtype)
         if training:
-            sums = _blockwise(lambda rows: (_channel_sum(X2[rows], k), _channel_sum(X2[rows], k, X2[rows])),
-                              X2)
-            mean = sums[0] / f(n)
-            var = xp.maximum(sums[1] / f(n) - mean * mean, f(0))
+            ones = xp.ones(min(len(X2), _block_rows(X2.shape[1])), X.dtype)
+            sums = _blockwise(lambda rows: (_column_sums(X2[rows], ones=ones), _column_sums(X2[rows], X2[rows])), X2)
+            mean = _fold(sums[0], k) / f(n)
+            var = xp.maximum(_fold(sums[1], k) / f(n) - mean * mean, f(0))
             keep, new = f(s.momentum), f(1.0 - s.momentum)
             W["moving_mean"][...] = W["moving_mean"] * keep + mean * new
             W["moving_variance"][...] = W["moving_variance"] * keep + var * new
@@ -294,14 +301,16 @@ class BatchNormalization(Layer):
             else:
                 from_y = False
 
+            ones = xp.ones(min(len(X2), _block_rows(X2.shape[1])), X.dtype)
+
             def masked_sums(rows):
                 if not fused:
-                    return _channel_sum(dY2[rows], k), _channel_sum(dY2[rows], k, X2[rows])
+                    return _column_sums(dY2[rows], ones=ones), _column_sums(dY2[rows], X2[rows])
                 y = Y[rows]
                 g = xp.multiply(dY2[rows], clip_passes(y, max_value), out=G[rows])
-                return _channel_sum(g, k), _channel_sum(g, k, y if from_y else X2[rows])
+                return _column_sums(g, ones=ones), _column_sums(g, y if from_y else X2[rows])
 
-            sum_G, sum_GZ = _blockwise(masked_sums, X2)
+            sum_G, sum_GZ = (_fold(total, k) for total in _blockwise(masked_sums, X2))
             if from_y:  # sum(G * Xhat) = (sum(G * Y) - beta * sum(G)) / gamma
                 sum_GXhat = (sum_GZ - beta * sum_G) / gamma
             else:  # sum(G * Xhat) = r * (sum(G * X) - mean * sum(G))
