@@ -85,13 +85,13 @@ def _blockwise(fn, A2):
 
 def _block_operand(v, k, A2):
     """Per-channel v (C,) as an operand for _blockwise's blocks of A2 (rows, k * C): tiled
-    k times along a row, then, when A2 has several blocks, repeated down a whole block
-    (block_operand(...)[:n] for a block of n rows). NumPy's elementwise loops run ~1.5x
-    faster against a full operand than against one row broadcast down the block; the
-    values are the same either way."""
+    k times along a row, then, when A2 has many blocks, repeated down a whole block
+    (_rows_of(operand, n) for a block of n rows). NumPy's elementwise loops run ~1.5x
+    faster against a full operand than against one row broadcast down the block, which
+    repays writing the block once from 8 blocks on; the values are the same either way."""
     row = xp.tile(v, k)
     step = _block_rows(A2.shape[1])
-    if A2.shape[0] < 2 * step:
+    if A2.shape[0] < 8 * step:
         return row
     return xp.ascontiguousarray(xp.broadcast_to(row, (step, row.size)))
 
