@@ -63,7 +63,7 @@ def _block_rows(width):
 
 def _blockwise(fn, A2):
     """fn(rows) over blocks of A2's rows, the rows split over the cores (core.parallel);
-    when fn returns per-channel sums (a tuple of arrays), their totals, added in row order."""
+    when fn returns sums (a tuple of arrays), their totals, added in row order."""
     rows, width = A2.shape
     step = _block_rows(width)
     parts = {}
@@ -249,7 +249,8 @@ class BatchNormalization(Layer):
         chain of passes runs in the cache: the statistics as Keras's moments, E[X] and
         E[X^2] - E[X]^2, from the blocks' sums; then Y = X * scale + shift, rectified in
         place when a rectifier is folded in. Only X and Y are kept: backward takes the sums
-        of G = dY (masked by the rectifier) and of G * X, then dX = G * scale + X * b + c
+        of G = dY (masked by the rectifier) and of G * X (of G * Y with a rectifier, when
+        Y's rounding allows: see backprop), then dX = G * scale + X * b + c
         (per-channel b, c: Keras's gradient of (X - mean) * scale + beta through the batch's
         moments)."""
         s, W = self.spec, self.weights
