@@ -52,8 +52,9 @@ def _fold(total, k):
 
 # BatchNormalization's passes run a block of about this many values at a time, so that a
 # block's chain of passes (scale, shift, clip; mask, sums, the input gradient) stays in the
-# L2 cache and the arrays go through memory once.
-_BN_BLOCK = 1 << 16
+# cache and the arrays go through memory once. 2^17 (512 KB of float32) measured ~10% faster
+# than 2^16 on MobileNetV2's and ResNet50's BatchNormalizations: fewer NumPy calls a pass.
+_BN_BLOCK = 1 << 17
 
 
 def _block_rows(width):
