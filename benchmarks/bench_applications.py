@@ -5,7 +5,9 @@
     python benchmarks/bench_applications.py --archs ResNet101 --replace-rows   # those rows of the README table
     python benchmarks/bench_applications.py --quick              # the smallest of each family only
 
-Each architecture is built by Keras (KERAS_BACKEND=torch) with weights=None at the smallest
+Each architecture is built by Keras (KERAS_BACKEND=torch; NASNetMobile and NASNetLarge, which
+Keras refuses to build on torch, by Keras on JAX in a subprocess, which also loads and runs
+the exported file: tests/interop/keras_jax.py) with weights=None at the smallest
 input it accepts (32x32, 75x75 for the Inceptions, 71x71 for Xception), with include_top
 (10 classes, softmax) and without it (pooling avg, then max, alternating), its weights
 re-drawn so each layer roughly keeps its input's variance (tests/interop/keras_apps.py:
@@ -41,24 +43,31 @@ FAMILIES = [
     ["EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
      "EfficientNetV2M", "EfficientNetV2L"],
     ["ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge"],
-    ["NASNetMobile"],
+    ["NASNetMobile", "NASNetLarge"],
 ]
 START, END = "<!-- bench-applications:start -->", "<!-- bench-applications:end -->"
 
 
 def run(keras, arch, include_top, pooling) -> dict:
+    from tests.interop import keras_jax
     from tests.interop.keras_apps import build, round_trip
 
     keras.backend.clear_session()
     row = {"arch": arch, "top": include_top, "pooling": pooling}
     kw = {"include_preprocessing": True} if arch.startswith("MobileNetV3") else {}
-    try:
-        model = build(keras, arch, include_top=include_top, pooling=pooling, **kw)
-    except Exception as e:  # Keras itself refuses (NASNet on torch)
-        return {**row, "failed": f"Keras cannot build it here: {str(e).splitlines()[0]}"}
+    if arch in keras_jax.JAX_ONLY:
+        if not keras_jax.available():
+            return {**row, "failed": "Keras builds it on JAX only, and jax is not installed"}
+        model = None
+    else:
+        try:
+            model = build(keras, arch, include_top=include_top, pooling=pooling, **kw)
+        except Exception as e:  # Keras itself refuses
+            return {**row, "failed": f"Keras cannot build it here: {str(e).splitlines()[0]}"}
     with tempfile.TemporaryDirectory() as d:
         try:
-            row.update(round_trip(keras, model, d))
+            row.update(round_trip(keras, model, d) if model is not None else
+                       keras_jax.round_trip(arch, d, include_top=include_top, pooling=pooling, **kw))
         except Exception as e:
             row["failed"] = f"{type(e).__name__}: " + "; ".join(sorted(set(
                 line.strip() for line in str(e).splitlines()[1:] or str(e).splitlines())))
@@ -90,7 +99,8 @@ def write_readme(text: str) -> None:
 
 def replace_rows(rows) -> None:
     """The README table's rows of these architectures and heads measured again; the rest of
-    the table and the text after it are kept."""
+    the table and the text after it are kept. A row the table lacks goes after the rows of
+    the architectures before it (in FAMILIES' order)."""
     from layerc.runs import atomic_write
 
     path = ROOT / "README.md"
@@ -100,9 +110,18 @@ def replace_rows(rows) -> None:
     for line in table(rows).splitlines()[2:]:
         key = "|".join(line.split("|")[:3]) + "|"
         at = [i for i, old in enumerate(lines) if old.startswith(key)]
-        if not at:
+        if at:
+            lines[at[0]] = line
+            continue
+        every = [a for f in FAMILIES for a in f]
+        arch = line.split("|")[1].strip()
+        if arch not in every:
             raise SystemExit(f"no README row starts with {key!r}: run without --replace-rows")
-        lines[at[0]] = line
+        before = set(every[:every.index(arch) + 1])
+        rows_at = [i for i, old in enumerate(lines) if old.startswith("| ") and old.split("|")[1].strip() in before]
+        if not rows_at:
+            raise SystemExit(f"no README row to put {key!r} after: run without --replace-rows")
+        lines.insert(rows_at[-1] + 1, line)
     atomic_write(path, (readme[:a] + "\n".join(lines) + readme[b:]).encode())
 
 

@@ -18,6 +18,9 @@ as the largest absolute difference over the largest output:
 
 for the outputs and, with a softmax top, for the logits (the top run without its softmax).
 (a) of the size of (b) with (c) tiny means float32 rounding, not a wrong layer.
+NASNetMobile and NASNetLarge, which Keras builds on JAX only, go through two JAX Keras
+subprocesses (tests/interop/keras_jax.py): one builds, re-draws and runs the float32 model
+as the bench does, the other (jax_enable_x64) its float64 twin; --layers is not for them.
 --layers N adds, for the N layers where (a) grows most from their inputs', each layer's
 (a)-(d) on its own output (relative to that output's largest value).
 """
@@ -41,33 +44,21 @@ PAIRS = (("a", "layerc32", "keras32"), ("b", "keras32", "keras64"), ("c", "layer
 
 def imported(kmodel, workdir):
     """kmodel saved, imported as `layerc import` does, built with its weights."""
+    workdir.mkdir()
+    kmodel.save(workdir / "source.keras")
+    return imported_file(workdir / "source.keras", workdir)
+
+
+def imported_file(source, workdir):
+    """A .keras file imported as `layerc import` does, built with its weights."""
     import layerc
     from layerc.interop.keras import import_to_dir
     from layerc.runs import load_weights
 
-    workdir.mkdir()
-    kmodel.save(workdir / "source.keras")
-    import_to_dir(workdir / "source.keras", workdir / "imported")
+    import_to_dir(source, workdir / "imported")
     model = layerc.build(layerc.load_spec(workdir / "imported" / "spec.yaml"))
     load_weights(workdir / "imported" / "weights.npz", model)
     return model
-
-
-def softmax_top(kmodel):
-    last = kmodel.layers[-1]
-    return last if getattr(getattr(last, "activation", None), "__name__", "") == "softmax" else None
-
-
-def keras_outputs(keras, kmodel, x) -> dict:
-    out = {"output": np.asarray(kmodel.predict(x, verbose=0), np.float64)}
-    top = softmax_top(kmodel)
-    if top is not None:
-        act, top.activation = top.activation, keras.activations.linear
-        try:
-            out["logits"] = np.asarray(kmodel.predict(x, verbose=0), np.float64)
-        finally:
-            top.activation = act
-    return out
 
 
 def layerc_outputs(model, x, logits: bool) -> dict:
@@ -117,7 +108,13 @@ def _computes_next(layer) -> bool:
 
 
 def check(keras, arch, include_top=True, pooling=None, layers=0, **kw) -> dict:
-    from tests.interop.keras_apps import build, float64, prepare, relative_error, rebuilt
+    from tests.interop import keras_jax
+    from tests.interop.keras_apps import build, float64, keras_outputs, prepare, relative_error, rebuilt, softmax_top
+
+    if arch in keras_jax.JAX_ONLY:
+        if layers:
+            raise SystemExit(f"--layers: not for {arch} (built by Keras on JAX in another process)")
+        return check_jax(arch, include_top, pooling, **kw)
 
     keras.backend.clear_session()
     kw = {"include_top": include_top, "pooling": pooling, **kw}
@@ -154,6 +151,40 @@ def check(keras, arch, include_top=True, pooling=None, layers=0, **kw) -> dict:
         growth = sorted(names, key=lambda n: errors[n]["a"] / max(before(n), 1e-30), reverse=True)[:layers]
         result["layers"] = [(n, before(n), errors[n]) for n in names if n in growth]
         result["last_layers"] = [(n, errors[n]) for n in names[-3:]]
+    return result
+
+
+def check_jax(arch, include_top=True, pooling=None, **kw) -> dict:
+    """check for an architecture Keras builds on JAX only (tests/interop/keras_jax.py): the
+    float32 model built, re-drawn and run by one JAX worker, its float64 twin built and run
+    by another with jax_enable_x64 (kept apart so the float32 oracle runs as in the bench)."""
+    from tests.interop.keras_jax import JaxKeras
+    from tests.interop.keras_apps import relative_error
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        src, src64 = d / "source.keras", d / "source64.keras"
+        head = {"arch": arch, "include_top": include_top, "pooling": pooling, "kw": kw}
+        with JaxKeras(d / "jax.log") as jk:
+            jk.call("build", **head, n=4, seed=0, source=str(src), arrays=str(d / "source.npz"))
+            jk.call("outputs", source=str(src), arrays=str(d / "source.npz"), out=str(d / "keras32.npz"))
+        with JaxKeras(d / "jax64.log", x64=True) as jk:
+            jk.call("float64", **head, source=str(src), source64=str(src64), arrays=str(d / "source.npz"),
+                    out=str(d / "keras64.npz"))
+        with np.load(d / "source.npz") as f:
+            x = f["x"]
+        runs = {}
+        for name in ("keras32", "keras64"):
+            with np.load(d / f"{name}.npz") as f:
+                runs[name] = {k: np.asarray(f[k], np.float64) for k in f.files}
+        (d / "32").mkdir(), (d / "64").mkdir()
+        l32, l64 = imported_file(src, d / "32"), imported_file(src64, d / "64")
+    assert l64.spec.dtype == "float64"
+    logits = "logits" in runs["keras32"]
+    runs.update(layerc32=layerc_outputs(l32, x, logits), layerc64=layerc_outputs(l64, x.astype(np.float64), logits))
+    result = {"arch": arch, "head": "top, 10 classes" if include_top else f"no top, pooling {pooling}"}
+    for what in runs["keras32"]:
+        result[what] = {p: relative_error(runs[u][what], runs[v][what]) for p, u, v in PAIRS}
     return result
 
 

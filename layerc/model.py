@@ -53,8 +53,10 @@ class Model:
         return one_blas_thread() if self._one_blas else nullcontext()
 
     def _fold_pooling(self) -> set:
-        """Names of max-pooling nodes whose convolution computes them (see Conv2D.fuse_pool):
-        the pool must be the convolution's only consumer and the convolution no output."""
+        """Names of max-pooling nodes whose convolution computes them (see Conv2D.fuse_pool),
+        of rectifiers and LayerNormalizations computed by the layer before them
+        (fuse_activation, Add.fuse_norm): the folded layer must be its source's only
+        consumer and the source no output."""
         uses = {}
         for node in self.nodes:
             for src in node.inputs:
@@ -67,7 +69,9 @@ class Model:
                          and src.layer.fuse_pool(node.layer)
                          # a rectifier folded into the BatchNormalization before it
                          or node.name not in self.output_names and hasattr(src.layer, "fuse_activation")
-                         and src.layer.fuse_activation(node.layer))):
+                         and src.layer.fuse_activation(node.layer)
+                         # a LayerNormalization made by the Add before it (a residual block)
+                         or hasattr(src.layer, "fuse_norm") and src.layer.fuse_norm(node.layer))):
                 folded.add(node.name)
             elif (src is not None and uses[src.name] == 1 and src.name not in self.output_names
                   and hasattr(src.layer, "fuse_batchnorm") and hasattr(node.layer, "inference_affine")):

@@ -71,6 +71,9 @@ def run(argv: list) -> int | None:
         from . import report_error  # the Typer app's module, only on this rare path
 
         return report_error(e)
+    finally:
+        gc.unfreeze()  # into the oldest generation, collectable again
+        gc.enable()  # also after an error before the spec loaded
 
 
 def parse(argv: list):
@@ -113,13 +116,22 @@ def parse(argv: list):
     return argv[0], args, options
 
 
+def collect_later():
+    """After `run` turned the collector off for the imports, turn it back on with the objects
+    made so far frozen (left out of its scans until `run` returns): the modules and models
+    are not garbage, and the first collection would scan them all."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def load_model(path: Path):
     """(model, 0) of a spec file that loads and compiles, else (None, status) with its
     diagnostics printed."""
     from ..check import check_file
 
     result = check_file(path)
-    gc.enable()
+    collect_later()
     if result.status != 0:
         err_console.print(cli_module("render").diagnostics(result.diagnostics))
         return None, result.status
@@ -153,7 +165,7 @@ def validate(specs: list, format: str = "text", strict: bool = False) -> int:
     from ..check import check_file
 
     results = [check_file(p, lint=True) for p in specs]
-    gc.enable()
+    collect_later()
     if format == "json":
         console.print_json(json.dumps([r.to_dict() for r in results]))
     elif format == "sarif":

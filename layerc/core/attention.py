@@ -5,7 +5,7 @@ import math
 
 from . import xp
 from .base import Layer, ShapeError, WeightSpec, regularizer_factors
-from .dense import column_sums
+from .dense import column_sums, tile_row
 from .parallel import matmul, split_batch
 
 _NEG = -1e9  # Keras's large negative score for masked positions
@@ -130,7 +130,8 @@ class MultiHeadAttention(Layer):
             Z, Wcat, bcat, buffer = self._projection(X, names, scale)
             proj.update(Z)
             kernels.append(Wcat)
-            outs.append((X, Wcat, bcat, buffer.reshape(X.shape[0], X.shape[1], -1)))
+            bias_row = None if bcat is None else tile_row(bcat, X.shape[1])  # (steps * widths,)
+            outs.append((X, Wcat, bias_row, buffer.reshape(X.shape[0], X.shape[1], -1)))
         Q = proj["query"].reshape(B, T, H, dk).transpose(0, 2, 1, 3)
         K = proj["key"].reshape(B, S, H, dk).transpose(0, 2, 1, 3)
         V = proj["value"].reshape(B, S, H, dv).transpose(0, 2, 1, 3)
@@ -148,10 +149,13 @@ class MultiHeadAttention(Layer):
         n = _block(H * S * T * Xq.dtype.itemsize)
 
         def attention(keep):
-            """Write O; return the probabilities (P, and P after dropout) when keep, else
-            run each block in one reused buffer (inference)."""
+            """Write O; when keep, return (P, P after dropout, R) for backprop, else run each
+            block in one reused buffer (inference). Without dropout P holds the
+            exponentials undivided and R (B, H, 1, T) the reciprocals of their sums (the
+            probabilities are P * R); with dropout P holds the probabilities and R is None."""
             P = xp.empty((B, H, S, T), Xq.dtype) if keep else None
             Pd = P if drop is None else xp.empty_like(P)
+            R = xp.empty((B, H, 1, T), Xq.dtype) if keep and drop is None else None
 
             def attend(rows):  # rows of the batch, a few samples at a time (in cache)
                 scratch = None if keep else xp.empty((n, H, S, T), Xq.dtype)
@@ -161,29 +165,39 @@ class MultiHeadAttention(Layer):
                             _project_rows(X3[b], Wcat, bcat, Z3[b])
                     Z = P[b] if keep else scratch[:b.stop - b.start]
                     a = None if allowed is None else allowed[b] if len(allowed) == B else allowed
-                    _softmax_scores(K[b], Q[b], a, Z, ones, f)
+                    recip = _exp_scores(K[b], Q[b], a, Z, ones, f)
                     if drop is not None:
+                        Z *= recip
                         Z = xp.multiply(Z, drop[b], out=Pd[b])
-                    xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=O[b].transpose(0, 2, 1, 3))
+                        xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=O[b].transpose(0, 2, 1, 3))
+                        continue
+                    # the exponentials' products with V, then each query step's output
+                    # divided by its sum: a quarter of the scores' values when dv = S / 4
+                    Ob = O[b]
+                    xp.matmul(Z.transpose(0, 1, 3, 2), V[b], out=Ob.transpose(0, 2, 1, 3))
+                    xp.multiply(Ob, _per_step(recip), out=Ob)
+                    if keep:
+                        R[b] = recip
 
             split_batch(attend, B, B * H * T * S)
             projected.append(True)
-            return P, Pd
+            return P, Pd, R
 
         projected = []  # the projections are made by the first pass over the blocks
         kept = [attention(training)]
         O2 = O.reshape(B * T, H * dv)
         Wo = W["attention_output/kernel"]
         Y = matmul(O2, Wo.reshape(H * dv, -1))
-        if s.use_bias:
-            Y += W["attention_output/bias"].reshape(-1)
+        if s.use_bias:  # on rows of T * output values (see dense.tile_row)
+            Y2 = Y.reshape(-1, max(T, 1) * Y.shape[-1])
+            Y2 += tile_row(W["attention_output/bias"].reshape(-1), max(T, 1))
         out_shape = Wo.shape[2:]
         Y = Y.reshape(B, T, *out_shape)
 
         def backprop(dY):
             if kept[0][0] is None:  # after an inference forward (input gradients): recompute
                 kept[0] = attention(True)
-            P, Pd = kept[0]
+            P, Pd, R = kept[0]
             dY2 = dY.reshape(B * T, -1)
             self.grads["attention_output/kernel"] = matmul(O2.T, dY2).reshape(Wo.shape)
             if s.use_bias:
@@ -193,6 +207,11 @@ class MultiHeadAttention(Layer):
             # sum over s of dP * P is the row dot of dO and the output (FlashAttention's D)
             D = xp.einsum("ij,ij->i", dO4.reshape(-1, dv), O.reshape(-1, dv)).reshape(B, T, H)
             D = D.transpose(0, 2, 1)[:, :, None, :]  # (B, H, 1, T), as the scores' rows
+            if R is not None:
+                # P holds exp(scores), the probabilities being P * R: with dO and D scaled
+                # by R (a quarter of the scores' values), the products below take P as is
+                dO = (dO4 * _per_step(R)).transpose(0, 2, 1, 3)
+                D = D * R
             grads = {}  # name -> (B, H, steps, d) view into its group's gradient buffer
             buffers = []
             for X, names in groups:
@@ -281,6 +300,12 @@ _BLOCK_BYTES = 1 << 19
 _TINY, _HUGE = 1e-10, 1e30
 
 
+def _per_step(R):
+    """R (b, H, 1, T), one value per head and query step, as (b, T, H, 1): to scale the
+    (b, T, H, d) outputs (or their gradients) step by step."""
+    return R.reshape(len(R), R.shape[1], -1).transpose(0, 2, 1)[..., None]
+
+
 def _block(sample_bytes):
     return max(1, _BLOCK_BYTES // sample_bytes)
 
@@ -293,6 +318,14 @@ def _blocks(rows, n):
 def _softmax_scores(K, Q, allowed, Z, ones, f):
     """Z (b, H, S, T) = softmax over S of the scores K @ Q^T (Q already scaled), zero where
     `allowed` (broadcastable to Z) is False; a query step with nothing allowed gets zeros."""
+    Z *= _exp_scores(K, Q, allowed, Z, ones, f)  # a product per score is ~1.5x faster than a quotient
+
+
+def _exp_scores(K, Q, allowed, Z, ones, f):
+    """The softmax of `_softmax_scores` before its division: Z (b, H, S, T) = the exponentials
+    (shifted by each query step's max when unshifted ones could overflow or underflow),
+    zero where not allowed; returns the reciprocals of their sums over S, (b, H, 1, T)
+    (1 for a query step with nothing allowed)."""
     xp.matmul(K, Q.transpose(0, 1, 3, 2), out=Z)
     with xp.errstate(over="ignore"):
         xp.exp(Z, out=Z)
@@ -311,16 +344,17 @@ def _softmax_scores(K, Q, allowed, Z, ones, f):
         den = xp.matmul(ones, Z, out=den)
     if allowed is not None:
         den[den == 0] = 1  # a query step with nothing to attend to gets zeros
-    Z *= 1 / den  # (b, H, 1, T) reciprocals: a product per score is ~1.5x faster than a quotient
+    return 1 / den
 
 
-def _project_rows(X3, W, bias, Z3):
+def _project_rows(X3, W, bias_row, Z3):
     """Z3 (b, steps, widths) = X3 (b, steps, D) @ W + bias: a block's projections (the rows'
-    products are the whole batch's, so blocks of any size give the same bits)."""
-    Z2 = Z3.reshape(-1, Z3.shape[-1])
-    xp.matmul(X3.reshape(-1, X3.shape[-1]), W, out=Z2)
-    if bias is not None:
-        Z2 += bias
+    products are the whole batch's, so blocks of any size give the same bits); bias_row is
+    the bias tiled steps times, added to each sample's steps * widths values at once."""
+    xp.matmul(X3.reshape(-1, X3.shape[-1]), W, out=Z3.reshape(-1, Z3.shape[-1]))
+    if bias_row is not None:
+        rows = Z3.reshape(len(Z3), -1)
+        rows += bias_row
 
 
 def _groups(pairs):

@@ -36,12 +36,24 @@ def conv_pads(n, k, stride, dilation, padding):
 
 def pad_spatial(X, pads, value=0):
     """X (N, H, W, C) padded on H and W by pads ((top, bottom), (left, right))."""
-    (t, b), (l, r) = pads
-    if not (t or b or l or r):
+    return padded(X, pads, value)
+
+
+def padded(X, pads, value=0):
+    """X (N, *spatial, C) with pads[a] = (before, after) values added along spatial axis a;
+    only the border is filled, the rest is one copy of X."""
+    if not any(a or b for a, b in pads):
         return X
-    N, H, W, C = X.shape
-    Xp = xp.full((N, H + t + b, W + l + r, C), value, X.dtype)
-    Xp[:, t:t + H, l:l + W] = X
+    shape = (len(X), *(n + a + b for n, (a, b) in zip(X.shape[1:], pads)), X.shape[-1])
+    Xp = xp.empty(shape, X.dtype)
+    inner = [slice(a, a + n) for n, (a, _) in zip(X.shape[1:], pads)]
+    for axis, (a, b) in enumerate(pads):  # each axis's slabs, within the inner range of the axes before
+        before = (slice(None), *inner[:axis])
+        if a:
+            Xp[(*before, slice(0, a))] = value
+        if b:
+            Xp[(*before, slice(shape[axis + 1] - b, None))] = value
+    Xp[(slice(None), *inner)] = X
     return Xp
 
 

@@ -28,11 +28,22 @@ class Dense(Layer):
 
     def forward(self, X, training, mask=None):
         W = self.weights["kernel"]
-        Z = matmul(X.reshape(-1, X.shape[-1]), W).reshape(*X.shape[:-1], W.shape[1])
+        Z2 = matmul(X.reshape(-1, X.shape[-1]), W)
+        Z = Z2.reshape(*X.shape[:-1], W.shape[1])
+        # (batch, ..., k, units) as rows of k * units values: the bias tiled k times and
+        # the rectifier run along whole rows, NumPy's inner loops k times longer
+        k = X.shape[-2] if X.ndim > 2 and X.shape[-2] else 1
+        rows = Z2.reshape(-1, k * W.shape[1])
         if self.spec.use_bias:
-            Z += self.weights["bias"]
+            rows += tile_row(self.weights["bias"], k)
         in_place = None if self.fused_output else activations.IN_PLACE.get(self.spec.activation)
-        if in_place:
+        if in_place and self.spec.activation == "relu":  # elementwise: on the long rows
+            Y, rows_backprop = in_place(rows)
+            Y = Y.reshape(Z.shape)
+
+            def act_backprop(dY):
+                return rows_backprop(dY.reshape(rows.shape)).reshape(Z.shape)
+        elif in_place:
             Y, act_backprop = in_place(Z)  # Z is ours: activate it in place
         else:
             Y, act_backprop = self.activate(Z, self.spec.activation)
@@ -52,3 +63,12 @@ class Dense(Layer):
 def column_sums(A2):
     """A2 (rows, n).sum(axis=0) as one product with a row of ones."""
     return xp.ones(A2.shape[0], A2.dtype) @ A2
+
+
+def tile_row(w, k):
+    """w (n values) repeated k times: a row of k * n values, for a per-column vector to
+    broadcast along rows of k * n values (NumPy's inner loops then run over k * n values,
+    not n: ~1.5-2x faster passes for n <= ~256)."""
+    out = xp.empty((k, w.size), w.dtype)
+    out[...] = w.reshape(-1)
+    return out.reshape(-1)

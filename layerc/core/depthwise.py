@@ -15,10 +15,12 @@ from .parallel import matmul, split_batch
 from ..spec.layers import pair
 
 
-# Outputs are computed a chunk of about this many values at a time (a few rows of an
-# image, or a few small images), so the chunk and the inputs it reads stay in the L2 cache
-# across all kernel offsets.
-_CHUNK = 1 << 15
+# Outputs are computed a chunk of about this many values at a time (rows of an image, or
+# a few images), so the chunk and the inputs it reads stay in the cache (L3) across all
+# kernel offsets. Smaller chunks measured slower: each einsum call costs its setup, and
+# MobileNetV2's training step (32 images of 96x96, one thread) ran ~3% faster with 2^19
+# values a chunk than with 2^15, its inference ~6%.
+_CHUNK = 1 << 19
 
 
 def _chunks(part, OH, row):

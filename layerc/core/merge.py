@@ -47,12 +47,27 @@ class Add(Layer):
         self.rectifier = plain_rectifier(layer)
         return self.rectifier[0]
 
+    # The LayerNormalization that alone consumes this layer's output, once the model folds
+    # it into this layer (fuse_norm): the sum is then made in its buffer and normalised there.
+    norm = None
+
+    def fuse_norm(self, layer) -> bool:
+        """Take over the LayerNormalization that alone consumes this layer's output (a
+        transformer's residual block: Add then LayerNormalization); returns whether it did."""
+        if type(layer).__name__ != "LayerNormalization" or self.rectifier[0]:
+            return False
+        self.norm = layer
+        return True
+
     def forward(self, Xs, training, mask=None):
         self.output_shape([X.shape[1:] for X in Xs])
+        n = len(Xs)
+        if self.norm is not None:
+            Y, norm_backprop = self.norm.forward_sum(Xs, training)
+            return Y, lambda dY: [norm_backprop(dY)] * n
         Y = Xs[0] + Xs[1]
         for X in Xs[2:]:
             Y += X
-        n = len(Xs)
         fused, max_value = self.rectifier
         if not fused:
             return Y, lambda dY: [dY] * n

@@ -6,7 +6,8 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, InstanceOf, PrivateAttr, SerializeAsAny, StrictInt, StrictStr, create_model, model_validator
 from pydantic_core import core_schema
 
-from .data import DataSpec, _Common
+from .data import data_spec
+from .data.base import _Common
 from .layers import LayerSpec, Name, NonNegInt, Strict
 from .lint import LintSpec
 from .train import TrainSpec
@@ -72,4 +73,4 @@ class Spec(Strict):
 def full_spec() -> type[Spec]:
     """Spec with `data:` and `train:` validated as whole unions (builds every model in them)."""
     return create_model("Spec", __base__=Spec, __doc__=Spec.__doc__, __module__=__name__,
-                        data=(Optional[DataSpec], None), train=(Optional[TrainSpec], None))
+                        data=(Optional[data_spec()], None), train=(Optional[TrainSpec], None))

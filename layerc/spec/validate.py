@@ -13,7 +13,7 @@ from .data import data_by_kind
 from .document import FORMAT_VERSION, Spec, full_spec
 from .layers import LAYER_TYPES
 from .source import MAX_BYTES, SourceMap, load_yaml, too_large
-from .train import train_by_type
+from .train import _Callbacks, train_by_type
 
 MAX_LAYERS = 10_000
 
@@ -408,6 +408,8 @@ def _fields_at(model, path, data) -> list[str]:
 
 
 def _models_in(annotation) -> list:
+    if isinstance(annotation, _Callbacks):  # a union imported on demand
+        return _models_in(annotation.union())
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]

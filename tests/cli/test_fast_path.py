@@ -2,6 +2,7 @@
 same options, output and exit codes as the Typer app, which stays the CLI's one definition."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -100,6 +101,7 @@ def _via_script(argv):
         script_main()
     finally:
         sys.argv = old
+        gc.unfreeze()  # the script froze this process's objects before exiting
 
 
 @pytest.mark.parametrize("argv", ARGVS + FALLBACK, ids=" ".join)

@@ -86,12 +86,12 @@ def test_batchnorm_fast_path_equals_plain_formula(shape, training, frozen, recti
     rng = np.random.default_rng(C)
     X = rng.standard_normal(shape) * 2 + 0.5
     dY = rng.standard_normal(shape)
-    normalization._BN_BLOCK = 64  # many blocks (and partial sums) even for these small inputs
+    block, normalization._BN_BLOCK = normalization._BN_BLOCK, 64  # many blocks (and partial sums) even here
     try:
         Y, backprop = layer.forward(X, training)
         dX = backprop(dY)
     finally:
-        normalization._BN_BLOCK = 1 << 16
+        normalization._BN_BLOCK = block
     batch = training and not frozen
     Z, mean, var = plain_bn(X, g, b, mm, mv, 1e-3, batch)
     clip = rectifier[0] if rectifier else None
@@ -121,6 +121,51 @@ def test_batchnorm_fast_path_gradients_by_central_differences(rectifier, trainin
     layer = bn_layer(4, rectifier, seed=3, momentum=0.5)
     X = np.random.default_rng(5).standard_normal((3, 4, 5, 4)) * 3
     assert check_layer_gradients(layer, X, training=training, n_checks=30) > 0
+
+
+@pytest.mark.parametrize("gammas", ["zero", "small", "negative"])
+@pytest.mark.parametrize("scale,center", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("rectifier", [(None,), (6.0,)])
+@pytest.mark.parametrize("block", [64, None])
+def test_rectified_batchnorm_backward_from_y_or_x_equals_plain_formula(gammas, scale, center, rectifier, block):
+    """With a rectifier, backward takes sum(G * Xhat) from Y (Xhat = (Y - beta) / gamma where
+    G is not 0) unless a gamma is 0 or small, then from X; negative gammas, no scale or no
+    center, one block or many (full-block operands, a partial last block): the same gradients."""
+    C = 5
+    spec = S.BatchNormalization(momentum=0.9, epsilon=1e-3, scale=scale, center=center)
+    layer = make_layer(spec, "bn", 0, "float64")
+    layer.build((C,))
+    rng = np.random.default_rng(7 + scale + 2 * center)
+    for name, w in layer.weights.items():
+        w[...] = rng.uniform(0.5 if name == "moving_variance" else -1.5, 1.5, w.shape)
+    if scale:
+        first = {"zero": 0.0, "small": 1e-3, "negative": -0.3}[gammas]
+        layer.weights["gamma"][...] = [first, -0.7, 1.3, -1.1, 0.4]
+    layer.rectifier = (True, rectifier[0])
+    g = layer.weights["gamma"].copy() if scale else np.ones(C)
+    b = layer.weights["beta"].copy() if center else np.zeros(C)
+    X = rng.standard_normal((6, 7, 9, C)) * 2 + 0.5
+    dY = rng.standard_normal(X.shape)
+    default, normalization._BN_BLOCK = normalization._BN_BLOCK, block or normalization._BN_BLOCK
+    try:
+        Y, backprop = layer.forward(X, True)
+        dX = backprop(dY)
+    finally:
+        normalization._BN_BLOCK = default
+    axes = (0, 1, 2)
+    mean, var = X.mean(axis=axes), X.var(axis=axes)
+    r = 1 / np.sqrt(var + 1e-3)
+    Xhat = (X - mean) * r
+    Z = Xhat * g + b
+    top = np.inf if rectifier[0] is None else rectifier[0]
+    np.testing.assert_allclose(Y, np.clip(Z, 0, top), **TOL)
+    G = dY * ((Z > 0) & (Z < top))
+    n = X.size // C
+    np.testing.assert_allclose(dX, g * r * (G - G.sum(axes) / n - Xhat * (G * Xhat).sum(axes) / n), **TOL)
+    if scale:
+        np.testing.assert_allclose(layer.grads["gamma"], (G * Xhat).sum(axes), **TOL)
+    if center:
+        np.testing.assert_allclose(layer.grads["beta"], G.sum(axes), **TOL)
 
 
 def test_batchnorm_variance_is_keras_moments_and_never_negative():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layerc.core import xp
 from layerc.core.base import ShapeError
+from layerc.core.conv import padded
 from layerc.core.registry import make_layer
 from layerc.spec import layers as S
 from tests.core.gradcheck import check_layer_gradients
@@ -135,3 +137,28 @@ def test_masks_dropped_as_keras(keras, line):
 def test_bad_argument_is_located():
     located_error("input: {shape: [5, 2]}\nlayers:\n  - Dense: {units: 2}\n  - UpSampling1D: {size: 0}\n", 4, "size",
                   col=26)
+
+
+@pytest.mark.parametrize("pads", [((0, 0), (0, 0)), ((1, 0), (2, 3)), ((0, 2), (1, 1)), ((3, 1), (0, 0))])
+@pytest.mark.parametrize("value", [0, -np.inf])
+def test_padded_fills_only_the_border_as_np_pad(pads, value, monkeypatch):
+    """conv.padded writes the border and one copy of X into uninitialised memory (here
+    filled with NaN, so a value it misses shows): np.pad's result, 2-D and 1-D."""
+    def nan_empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype)
+
+    monkeypatch.setattr(xp, "empty", nan_empty)
+    X = np.random.default_rng(0).standard_normal((2, 4, 5, 3))
+    for spatial in (pads, pads[:1]):
+        A = X if len(spatial) == 2 else X[:, :, 0]
+        got = padded(A, spatial, value)
+        np.testing.assert_array_equal(got, np.pad(A, ((0, 0), *spatial, (0, 0)), constant_values=value))
+        assert (got is A) == (not any(a or b for a, b in spatial))
+
+
+def test_zero_padding_output_is_its_own_array():
+    X = np.ones((2, 3, 3, 1))
+    layer = built(S.ZeroPadding2D(padding=0), (3, 3, 1))
+    Y, backprop = layer.forward(X, True)
+    assert Y is not X and not np.shares_memory(Y, X)
+    np.testing.assert_array_equal(backprop(np.full(Y.shape, 2.0)), np.full(X.shape, 2.0))

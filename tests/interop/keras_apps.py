@@ -64,7 +64,7 @@ def redraw(model, x, seed=0):
             b.momentum = 0.0
         for lay, _ in drops:  # the statistics of the inference path (EfficientNet drops whole blocks)
             lay.rate = 0.0
-        model(x, training=True)
+        _training_pass(model, x)
         for lay, rate in drops:
             lay.rate = rate
         for b, m in zip(bns, saved):
@@ -72,6 +72,22 @@ def redraw(model, x, seed=0):
             mean, var = b.moving_mean.numpy(), b.moving_variance.numpy()
             b.moving_mean.assign(mean + rng.uniform(-0.1, 0.1, mean.shape) * np.sqrt(var))
             b.moving_variance.assign(var * rng.uniform(0.8, 1.25, var.shape))
+
+
+def _training_pass(model, x):
+    """model(x, training=True), its BatchNormalization statistics updated. On JAX one jitted
+    stateless call: run eagerly, each of NASNet's ops compiles on its own (10 s against 3 s)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        model(x, training=True)
+        return
+    import jax
+
+    step = jax.jit(lambda trainable, rest, x: model.stateless_call(trainable, rest, x, training=True)[1])
+    rest = step([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], x)
+    for v, value in zip(model.non_trainable_variables, rest):
+        v.assign(value)
 
 
 def redraw_keras(keras, model, x, seed=0):
@@ -96,6 +112,28 @@ def _tame_logits(keras, model, x):
     owner.set_weights([w * s for w in owner.get_weights()])
 
 
+def softmax_top(kmodel):
+    last = kmodel.layers[-1]
+    return last if getattr(getattr(last, "activation", None), "__name__", "") == "softmax" else None
+
+
+def keras_outputs(keras, kmodel, x) -> dict:
+    """{"output": kmodel's outputs on x} in float64, and with a softmax top its "logits" (the
+    top run without its softmax; on JAX, predict's compiled function is made again for it,
+    as for the outputs after)."""
+    out = {"output": np.asarray(kmodel.predict(x, verbose=0), np.float64)}
+    top = softmax_top(kmodel)
+    if top is not None:
+        act, top.activation = top.activation, keras.activations.linear
+        try:
+            kmodel.predict_function = None
+            out["logits"] = np.asarray(kmodel.predict(x, verbose=0), np.float64)
+        finally:
+            top.activation = act
+            kmodel.predict_function = None
+    return out
+
+
 def relative_error(ours, theirs) -> float:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
@@ -117,8 +155,8 @@ def build(keras, arch, size=None, include_top=True, pooling=None, classes=10, **
 
 @contextmanager
 def float64(keras):
-    """Keras's float64 policy, computing in float64. On torch, keras.backend.result_type maps
-    float64 to float32 (keras-team/keras#23223, #23704), so a float64 BatchNormalization
+    """Keras's float64 policy, computing in float64. On torch (and JAX: every backend but
+    TensorFlow; JAX also needs jax_enable_x64), keras.backend.result_type maps float64 to float32 (keras-team/keras#23223, #23704), so a float64 BatchNormalization
     computes in float32 (its compute dtype is result_type(x, "float32")), as do Normalization's
     max(sqrt(variance), 1e-7) and the ops that take their dtype from it: float64 as Keras runs
     it is no float64 oracle. That mapping is lifted here, then restored."""
@@ -162,15 +200,26 @@ def prepare(keras, kmodel, n=4, seed=0):
 def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
     """Keras -> import -> layerc -> export -> Keras on a batch of n inputs: the errors
     relative to the largest output, the times and the number of parameters."""
-    import layerc
-    from layerc.interop.keras import import_to_dir, save_keras
-    from layerc.runs import load_weights
-
     workdir = Path(workdir)
     x = prepare(keras, kmodel, n, seed)
     src = workdir / "source.keras"
     kmodel.save(src)
     want = np.asarray(kmodel.predict(x, verbose=0))
+    result = layerc_round_trip(src, x, want, workdir,
+                               lambda path, x: np.asarray(keras.saving.load_model(path).predict(x, verbose=0)))
+    return {"params": int(kmodel.count_params()), **result}
+
+
+def layerc_round_trip(src, x, want, workdir, keras_predict) -> dict:
+    """The layerc half of round_trip, for a .keras file `src` whose Keras outputs on x are
+    `want` (made here or by a Keras in another process, tests/interop/keras_jax.py):
+    import, layerc's outputs against want, export, and keras_predict(exported file, x)
+    against want."""
+    import layerc
+    from layerc.interop.keras import import_to_dir, save_keras
+    from layerc.runs import load_weights
+
+    workdir = Path(workdir)
     t0 = time.perf_counter()
     import_to_dir(src, workdir / "imported")
     t_import = time.perf_counter() - t0
@@ -180,8 +229,6 @@ def round_trip(keras, kmodel, workdir, n=4, seed=0) -> dict:
     t0 = time.perf_counter()
     save_keras(model, workdir / "back.keras")
     t_export = time.perf_counter() - t0
-    back = keras.saving.load_model(workdir / "back.keras")
-    again = np.asarray(back.predict(x, verbose=0))
-    return {"params": int(kmodel.count_params()), "import_error": relative_error(ours, want),
-            "export_error": relative_error(again, want), "spread": spread(want),
-            "import_s": t_import, "export_s": t_export, "layers": len(model.nodes)}
+    again = keras_predict(workdir / "back.keras", x)
+    return {"import_error": relative_error(ours, want), "export_error": relative_error(again, want),
+            "spread": spread(want), "import_s": t_import, "export_s": t_export, "layers": len(model.nodes)}

@@ -4,10 +4,13 @@ with `layerc import`, gives Keras's outputs within 1e-4 of the largest output on
 inputs, and exports to a `.keras` file Keras loads with the same outputs.
 
 benchmarks/bench_applications.py runs the same check over every architecture of each
-family; NASNetMobile is left out here as there: Keras refuses to build it on torch.
+family. Keras refuses to build NASNet on torch, so NASNetMobile is built, re-drawn, run and
+its exported file checked by Keras on JAX in a subprocess (tests/interop/keras_jax.py), and
+skipped where jax is not installed.
 """
 import pytest
 
+from . import keras_jax
 from .keras_apps import build, round_trip
 from .test_keras_import import fresh_keras_names  # noqa: F401  (autouse)
 
@@ -40,6 +43,21 @@ CASES = [
 def test_application_round_trip(keras, tmp_path, arch, top, pooling, kw):
     result = round_trip(keras, build(keras, arch, include_top=top, pooling=pooling, **kw), tmp_path)
     assert result["spread"] > 0.05, result  # the outputs differ from input to input
+    assert result["import_error"] <= 1e-4, result
+    assert result["export_error"] <= 1e-4, result
+
+
+@pytest.mark.skipif(not keras_jax.available(), reason="NASNet is built by Keras on JAX: jax is not installed")
+def test_nasnet_mobile_round_trip_through_keras_on_jax(tmp_path):
+    """NASNetMobile at 32x32, the smallest input it takes, without its top (the top adds only
+    a Dense, checked above): its separable convolutions (stride 1 same, stride 2 valid after
+    ZeroPadding2D), AveragePooling2D with padding same (Keras divides by the window's real
+    inputs), the 1x1 stride-2 AveragePooling2D and Cropping2D of its adjusting paths,
+    MaxPooling2D, Add and Concatenate. About 20 s on a quiet 2-core machine (22 s of CPU
+    time, the JAX subprocess's included, most of it XLA compiling NASNet's training pass and
+    predict; 2.5 s layerc's)."""
+    result = keras_jax.round_trip("NASNetMobile", tmp_path, include_top=False, pooling="avg")
+    assert result["spread"] > 0.05, result
     assert result["import_error"] <= 1e-4, result
     assert result["export_error"] <= 1e-4, result
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+from ..lazy import LazyModels
 from .base import (  # noqa: F401  the argument types, for the other spec modules
     MAX_INT, ActivationName, Fraction, InitializerName, IntOrPair, IntOrSingle, KernelArgs, L1L2,
     LayerSpec, Name, NonNegInt, Padding, PosFloat, PosInt, Regularizer, Strict, pair, single,
@@ -39,22 +40,8 @@ FAMILIES = {
 }
 MODULE_OF = {type_name: module for module, types in FAMILIES.items() for type_name in types}
 
-
-class _LayerTypes(Mapping):
-    """Type name -> spec class; names and membership without importing, a class on lookup."""
-
-    def __getitem__(self, type_name: str) -> type[LayerSpec]:
-        module = importlib.import_module(f"{__name__}.{MODULE_OF[type_name]}")
-        return getattr(module, type_name)
-
-    def __iter__(self):
-        return iter(MODULE_OF)
-
-    def __len__(self):
-        return len(MODULE_OF)
-
-
-LAYER_TYPES: Mapping[str, type[LayerSpec]] = _LayerTypes()
+# type name -> spec class; names and membership without importing, a class on lookup
+LAYER_TYPES: Mapping[str, type[LayerSpec]] = LazyModels(__name__, {t: (m, t) for t, m in MODULE_OF.items()})
 
 
 def any_layer():

@@ -4,6 +4,11 @@ Keras 3 names and defaults throughout. Every named choice is written either as a
 name (`optimizer: adam`), as a mapping with `type` (`{type: sgd, momentum: 0.9}`), or,
 like layers, as a one-key mapping (`{sgd: {momentum: 0.9}}`). Learning-rate schedule
 steps count optimizer updates (batches), as in Keras.
+
+The callback models live in `callbacks.py`, imported when a spec names a callback or a
+schema holding their union is built (`from layerc.spec.train import EarlyStopping` works as
+for a plain module); every spec names an optimizer (or takes the default), a loss and
+mostly metrics, so those stay here.
 """
 
 import functools
@@ -15,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from .layers import Fraction, Name, NonNegInt, PosFloat, PosInt, Strict
+from ..layers import Fraction, Name, NonNegInt, PosFloat, PosInt, Strict
 
 NonNegFloat = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
@@ -242,44 +247,31 @@ METRIC_ALIASES = {
 }
 
 
-# -- callbacks ---------------------------------------------------------------------------
+# -- callbacks: their models are imported when a spec names one ---------------------------
 
-class EarlyStopping(Strict):
-    type: Literal["early_stopping"] = "early_stopping"
-    monitor: Monitor = "val_loss"
-    patience: NonNegInt = 0
-    min_delta: NonNegFloat = 0.0
-    mode: Mode = "auto"
-    restore_best_weights: StrictBool = False
+CALLBACK_NAMES = ("EarlyStopping", "Checkpoint", "ReduceLROnPlateau", "TerminateOnNaN", "CallbackSpec")
 
 
-class Checkpoint(Strict):
-    """Save the best weights (by `monitor`) as best.npz in the run directory; the
-    checkpoint of the last epoch is always kept as checkpoint.npz."""
+class _Callbacks:
+    """`Annotated[object, _Callbacks()]`: the callback union (`callbacks.CallbackSpec`), its
+    module imported when a schema holding it is built (TrainSpec's, or the JSON Schema)."""
 
-    type: Literal["checkpoint"] = "checkpoint"
-    monitor: Monitor = "val_loss"
-    save_best_only: StrictBool = False
-    mode: Mode = "auto"
+    def __get_pydantic_core_schema__(self, source, handler):
+        return handler.generate_schema(self.union())
 
+    @staticmethod
+    def union():
+        from .callbacks import CallbackSpec
 
-class ReduceLROnPlateau(Strict):
-    type: Literal["reduce_lr_on_plateau"] = "reduce_lr_on_plateau"
-    monitor: Monitor = "val_loss"
-    factor: OpenUnitFloat = 0.1
-    patience: NonNegInt = 10
-    min_delta: NonNegFloat = 1e-4
-    mode: Mode = "auto"
-    cooldown: NonNegInt = 0
-    min_lr: NonNegFloat = 0.0
+        return CallbackSpec
 
 
-class TerminateOnNaN(Strict):
-    type: Literal["terminate_on_nan"] = "terminate_on_nan"
+def __getattr__(name: str):
+    if name in CALLBACK_NAMES:
+        from . import callbacks
 
-
-CallbackSpec = Annotated[Union[EarlyStopping, Checkpoint, ReduceLROnPlateau, TerminateOnNaN],
-                         Field(discriminator="type")]
+        return getattr(callbacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- the section ---------------------------------------------------------------------------
@@ -309,14 +301,14 @@ class TrainSpec(Strict):
     name (Keras semantics): one loss applies to each output, the total loss is the
     weighted sum, and a metrics list applies to each output."""
 
-    optimizer: OptimizerSpec = RMSprop()  # Keras's compile default
+    optimizer: OptimizerSpec = RMSprop.model_construct()  # Keras's default; unvalidated: no schema built
     loss: LossSpec  # or {output: loss} (see _loss; schema.py writes both forms)
     loss_weights: Optional[dict[Name, NonNegFloat]] = None
     metrics: list[MetricSpec] = []  # or {output: [metric, ...]}
     batch_size: PosInt = 32
     epochs: PosInt = 1
     shuffle: StrictBool = True
-    callbacks: list[CallbackSpec] = []
+    callbacks: list[Annotated[object, _Callbacks()]] = []  # list[CallbackSpec]
     tensorboard: StrictBool = Field(True, description="write TensorBoard event files (every epoch's loss, "
                                     "metrics and learning rate, and the spec) into the run directory, "
                                     "when tensorboardX is installed; false turns them off")
@@ -385,8 +377,8 @@ class TrainSpec(Strict):
 # -- validating only the models a section names -------------------------------------------
 
 FIT_ARGS = ("batch_size", "epochs", "shuffle", "tensorboard")
-_NAMED = {"optimizer": (OptimizerSpec, None, True), "loss": (LossSpec, LOSS_ALIASES, False),
-          "metrics": (MetricSpec, METRIC_ALIASES, False), "callbacks": (CallbackSpec, None, False)}
+_NAMED = {"optimizer": ("OptimizerSpec", None, True), "loss": ("LossSpec", LOSS_ALIASES, False),
+          "metrics": ("MetricSpec", METRIC_ALIASES, False), "callbacks": ("CallbackSpec", None, False)}
 
 
 @functools.cache
@@ -407,8 +399,9 @@ class _Unnamed(Exception):
 
 
 def _one(value, key):
-    union, aliases, lower = _NAMED[key]
+    name, aliases, lower = _NAMED[key]
     value = _named(value, aliases, lower)
+    union = globals().get(name) or __getattr__(name)  # CallbackSpec: imported now
     model = _models_by_type(union).get(value.get("type")) if isinstance(value, dict) else None
     if not isinstance(model, type):
         raise _Unnamed
