@@ -20,7 +20,7 @@ pytest.importorskip("h5py")
 # the smallest input it accepts, the cheaper form (no top) where the top adds nothing new
 CASES = [
     ("VGG16", False, "max", {}),
-    ("ResNet50", False, "avg", {}),
+    ("ResNet50", True, None, {}),  # without the top: 1.07e-4 on an AMD EPYC, float32 rounding (see the note in README)
     ("ResNet50V2", True, None, {}),
     ("DenseNet121", False, "max", {}),
     ("InceptionV3", False, "avg", {}),
