@@ -23,7 +23,9 @@ process per (framework, model), the child being this script run with the hidden
 `--child` flag, so peaks never mix.
 
 Thread settings are left at their defaults and recorded (with the OPENBLAS_* / OMP_*
-environment and the BLAS numpy was built with) in the JSON's `machine` section.
+environment and the BLAS numpy was built with) in the JSON's `machine` section, with the
+OpenBLAS kernel numpy runs (threadpoolctl's report) and, where OPENBLAS_CORETYPE pins one,
+the kernel OpenBLAS picks for this CPU without it.
 """
 from __future__ import annotations
 
@@ -662,6 +664,9 @@ def machine(torch) -> dict:
         import threadpoolctl
 
         info["threadpools"] = threadpoolctl.threadpool_info()
+        info["blas_kernel"] = _openblas_kernel(info["threadpools"])
+        if "OPENBLAS_CORETYPE" in os.environ:  # the kernel OpenBLAS picks for this CPU itself
+            info["blas_kernel_own"] = _openblas_kernel_unpinned()
     except ImportError:
         try:
             cfg = np.show_config(mode="dicts")
@@ -676,6 +681,23 @@ def machine(torch) -> dict:
     except ImportError:
         pass
     return info
+
+
+def _openblas_kernel(pools) -> str | None:
+    """The OpenBLAS kernel numpy runs (threadpoolctl's `architecture`), e.g. Haswell, SkylakeX."""
+    return next((p.get("architecture") for p in pools if p.get("internal_api") == "openblas"), None)
+
+
+def _openblas_kernel_unpinned() -> str | None:
+    """The kernel OpenBLAS would pick without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (asked of a
+    child process: the library reads them once, when it loads)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    code = "import numpy, threadpoolctl, json; print(json.dumps(threadpoolctl.threadpool_info()))"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        return _openblas_kernel(json.loads(out.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
 
 
 def _mem_total_gb():
@@ -700,6 +722,10 @@ def machine_line(m: dict) -> str:
     if m.get("numpy_blas"):
         b = m["numpy_blas"]
         blas = f" ({b.get('name')} {b.get('version')})"
+    if m.get("blas_kernel"):
+        own = m.get("blas_kernel_own")
+        pinned = f", pinned by OPENBLAS_CORETYPE; this CPU's own: {own}" if own and own != m["blas_kernel"] else ""
+        blas = f" (OpenBLAS {m['blas_kernel']} kernels{pinned})"
     env = ", ".join(f"{k}={v}" for k, v in m["env"].items())
     return (f"{m['cpu']}, {m['usable_cpus']} cores, {m['memory_gb']} GB; Python {m['python']}, "
             f"numpy {m['numpy']}{blas}, "
@@ -964,6 +990,13 @@ def main(argv=None):
         # 6x slower than 1 under one competing process), so ratios on a busy machine mislead
         log(f"warning: load average {busy:.2f} at start; the machine is busy and the figures, "
             "PyTorch's especially, will not be representative")
+    m = results["machine"]
+    if m.get("blas_kernel_own") and m["blas_kernel_own"] != m.get("blas_kernel"):
+        # this machine's environment pins OpenBLAS (older builds misbehave on some CPUs); the
+        # numpy here is current, so time it as the CPU's own kernels run it, in this command alone
+        log(f"warning: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} runs numpy's OpenBLAS on "
+            f"{m['blas_kernel']} kernels, not this CPU's own {m['blas_kernel_own']}; to time those: "
+            "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench.py ...")
 
     for model in models:
         n = args.samples or (QUICK_SAMPLES if args.quick else SAMPLES)[model]
