@@ -170,7 +170,7 @@ def run_lock(run_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            holder = _lock_holder(fd)
             raise RunError(f"{run_dir} is in use by another layerc train (process {holder}); "
                            "wait for it to end or stop it first") from None
         os.ftruncate(fd, 0)
@@ -178,6 +178,30 @@ def run_lock(run_dir: Path):
         yield
     finally:
         os.close(fd)
+
+
+def _lock_holder(fd, wait: float = 2.0) -> str:
+    """The pid in a held lock file. The holder writes it just after taking the lock, so
+    until then the file is empty or names the process that held it before (and is dead):
+    read again, for at most `wait` seconds, until it names a live process."""
+    end = time.monotonic() + wait
+    while True:
+        text = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if text.isdigit() and _alive(int(text)):
+            return text
+        if time.monotonic() > end:
+            return "unknown"
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def save_checkpoint(run_dir: Path, trainer, finished: bool = False) -> None:

@@ -60,3 +60,37 @@ def test_the_lock_is_released_after_an_in_process_run(tiny_spec, tmp_path):
         with pytest.raises(RunError, match=f"process {os.getpid()}"):
             with run_lock(run):
                 pass
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_named_once_it_has(tmp_path):
+    """The holder writes its pid just after taking the lock: a process refused in between
+    read an empty file, or the dead previous holder's pid (seen under load: "process
+    unknown"); it now reads again until the file names a live process."""
+    import fcntl
+    import threading
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / LOCK).write_text(f"{dead.pid}\n")  # left by a run that ended
+    fd = os.open(tmp_path / LOCK, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a second open file description: run_lock is refused
+
+    def write_pid():
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+    writer = threading.Timer(0.3, write_pid)
+    writer.start()
+    try:
+        with pytest.raises(RunError, match=f"process {os.getpid()}\\)"):
+            with run_lock(tmp_path):
+                pass
+        os.ftruncate(fd, 0)  # a holder that never writes: named unknown, within a bounded wait
+        t = time.time()
+        with pytest.raises(RunError, match="process unknown"):
+            with run_lock(tmp_path):
+                pass
+        assert time.time() - t < 5
+    finally:
+        writer.join()
+        os.close(fd)
