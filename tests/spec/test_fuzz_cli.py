@@ -17,7 +17,8 @@ runner = CliRunner()
 CASES = 120
 
 
-def run_case(path: Path, text: str):
+def run_case(path: Path, text: str, limit: float = 10):
+    """`limit`: seconds a command may take (a bound against hangs and blow-ups, not a timing)."""
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     for command in ("validate", "summary"):
         started = time.perf_counter()
@@ -27,7 +28,7 @@ def run_case(path: Path, text: str):
         assert result.exception is None or isinstance(result.exception, SystemExit), \
             (command, text[:300], repr(result.exception))
         assert "Traceback" not in result.output
-        assert elapsed < 10, f"{command} took {elapsed:.1f}s"
+        assert elapsed < limit, f"{command} took {elapsed:.1f}s"
         if command == "validate" and result.exit_code == 1:
             assert ": error: " in result.output
         if result.exit_code:
@@ -44,7 +45,9 @@ def test_mutated_specs_through_the_cli(tmp_path, seed):
 def test_ten_megabyte_file(tmp_path):
     big = SPECS[0].read_text() + "\n" + ("# " + "x" * 98 + "\n") * 100_000
     assert len(big) > 10_000_000
-    run_case(tmp_path / "big.yaml", big)
+    # ~6 s on a quiet 2-core machine (a 10 MB file is read and scanned whole), 14 s seen under
+    # a load of 4: the bound catches a hang or a blow-up, not a slow machine
+    run_case(tmp_path / "big.yaml", big, limit=40)
 
 
 def test_binary_garbage_and_empty_files(tmp_path):
