@@ -21,7 +21,7 @@ import yaml
 from . import build, load_spec
 from .runs import (CHECKPOINT, WEIGHTS, RunError, RunRecorder, load_checkpoint, load_weights, read_weights,
                    new_run_dir, save_checkpoint, write_json, atomic_write, check_writable, run_lock,
-                   weight_shapes)
+                   stop_now, weight_shapes)
 from .spec.diagnostics import Diagnostic, SpecError
 from .core.base import elements
 from .summary import readable_size
@@ -249,15 +249,33 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                 _record_status(run_dir, info, "finished")
                 save_checkpoint(run_dir, trainer, finished=True)
             except _Abandoned:  # files are written atomically: the last checkpoint on disk is whole
-                result.interrupted, result.abandoned = "SIGINT", True
-                _record_status(run_dir, info, "interrupted")
-                return result
+                return _abandon(run_dir, info, result)
             except Exception as e:
+                if _raised_while_abandoning(e):  # a library's cleanup raised in the stop's place
+                    return _abandon(run_dir, info, result)
                 with contextlib.suppress(OSError):  # the error that stopped training is the one to report
                     _record_status(run_dir, info, "diverged" if isinstance(e, Diverged) else "failed", e)
                 raise
         result.history = trainer.history
         return result
+
+
+def _abandon(run_dir: Path, info: dict, result: TrainResult) -> TrainResult:
+    result.interrupted, result.abandoned = "SIGINT", True
+    _record_status(run_dir, info, "interrupted")
+    return result
+
+
+def _raised_while_abandoning(e: BaseException) -> bool:
+    """Whether `e` was raised by cleanup that a second Ctrl-C interrupted (our own file writes
+    hold the stop until they end, see runs.stop_now; a library's may not)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, _Abandoned):
+            return True
+        seen.add(id(e))
+        e = e.__context__
+    return False
 
 
 def _record_status(run_dir: Path, info: dict, status: str, error: Exception | None = None) -> None:
@@ -368,9 +386,9 @@ class _Abandoned(BaseException):
 @contextlib.contextmanager
 def _stop_on_signals(trainer):
     """SIGINT/SIGTERM ask the trainer to stop at the next batch boundary (a checkpoint is
-    saved there); a second SIGINT stops at once, wherever the job is, with the last
-    checkpoint on disk (a write it interrupts leaves the previous file). Later ones are
-    ignored so that the stop itself finishes."""
+    saved there); a second SIGINT stops at once, wherever the job is (a file being written
+    is finished first), with the last checkpoint on disk. Later ones are ignored so that
+    the stop itself finishes."""
     received: list[str] = []
 
     def handler(signum, frame):
@@ -378,7 +396,7 @@ def _stop_on_signals(trainer):
         if received and signum == signal.SIGINT:
             if "abandoned" not in received:
                 received.append("abandoned")
-                raise _Abandoned()
+                stop_now(_Abandoned())
             return
         received.append(name)
         trainer.stop_requested = True

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,7 +34,39 @@ class RunError(Exception):
     """A run directory, checkpoint or weights file that cannot be used."""
 
 
+_writing = 0  # files the main thread is writing (nested calls count)
+_deferred: list[BaseException] = []
+
+
+def stop_now(error: BaseException) -> None:
+    """Raise a signal handler's stop-at-once `error`, or, while the main thread writes a
+    file, at that write's end: an exception raised inside a library's writing (zipfile's
+    member close, say) can leave it unable to clean up, and its cleanup's error then takes
+    the stop's place."""
+    if not _writing:
+        raise error
+    _deferred[:] = [error]
+
+
+@contextlib.contextmanager
+def _whole_write():
+    global _writing
+    main = threading.current_thread() is threading.main_thread()
+    _writing += main
+    try:
+        yield
+    finally:
+        _writing -= main
+        if main and not _writing and _deferred:
+            raise _deferred.pop()
+
+
 def atomic_write(path: Path, data) -> None:
+    with _whole_write():
+        _atomic_write(path, data)
+
+
+def _atomic_write(path: Path, data) -> None:
     """Write bytes to `path` so that readers see the old or the new file, never a mix.
 
     `data` is the bytes, or a function that writes them to the open file (a large array)."""
@@ -62,9 +95,10 @@ def atomic_write(path: Path, data) -> None:
 
 
 def save_arrays(path: Path, arrays: dict) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+    with _whole_write():
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write(path, buf.getvalue())
 
 
 def load_arrays(path: Path, keep=None, expected: dict | None = None, max_bytes: int | None = None) -> dict:

@@ -182,6 +182,38 @@ def test_resume_on_a_read_only_run_directory_refuses_before_training(tiny_spec, 
     assert not started
 
 
+def test_a_second_ctrl_c_inside_a_zip_member_write_is_still_a_stop(tiny_spec, tmp_path, monkeypatch):
+    """Seen in CI: the second SIGINT came while np.savez closed a member, so zipfile's own
+    close raised "open writing handle" in place of the stop, and train failed with it. The
+    stop now waits for the write: the checkpoint is the stop's, whole, and resumes exactly."""
+    import zipfile
+
+    whole = jobs.train(tiny_spec(epochs=4), run_dir=tmp_path / "whole").run_dir
+    run = interrupted_run(tiny_spec, tmp_path, epochs=4, stop=1)
+    close = zipfile._ZipWriteFile.close
+    state = {}
+
+    def interrupted_close(self):
+        if state.get("trainer") is not None and state["trainer"].stop_requested and not state.get("sent"):
+            state["sent"] = True
+            signal.raise_signal(signal.SIGINT)  # the handler raises before the member is closed
+        close(self)
+
+    class FirstCtrlC(Callback):
+        def on_batch_end(self, trainer, batch, logs):
+            if not trainer.stop_requested:
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted_close)
+    result = jobs.train(resume=run, callbacks=[FirstCtrlC()],
+                        on_start=lambda trainer, *a: state.update(trainer=trainer))
+    assert state.get("sent") and result.abandoned and result.interrupted == "SIGINT"
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert load_checkpoint(run)[1]["epoch"] == 1  # mid-epoch 2, at the first stop's batch
+    assert not jobs.train(resume=run).interrupted
+    assert same_weights(whole, run)
+
+
 @pytest.mark.parametrize("gap", [0.005, 0.05, 0.3])
 def test_a_double_ctrl_c_stops_at_once_with_a_resume_hint(tiny_spec, tmp_path, gap):
     spec = tiny_spec(epochs=60)
