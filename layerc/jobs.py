@@ -490,9 +490,6 @@ def _read_run_info(run_dir: Path) -> dict:
 
 
 # -- evaluate and predict --------------------------------------------------------------------
-WEIGHTS = "weights.npz"
-
-
 def resolve_run(spec_or_run, weights=None, data_state=None):
     """(spec path, weights path, data state path) from a run directory, or a spec and `--weights`.
 
