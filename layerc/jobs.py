@@ -249,33 +249,15 @@ def _train(spec, spec_path, overrides, resume, info, callbacks, on_start, epochs
                 _record_status(run_dir, info, "finished")
                 save_checkpoint(run_dir, trainer, finished=True)
             except _Abandoned:  # files are written atomically: the last checkpoint on disk is whole
-                return _abandon(run_dir, info, result)
+                result.interrupted, result.abandoned = "SIGINT", True
+                _record_status(run_dir, info, "interrupted")
+                return result
             except Exception as e:
-                if _raised_while_abandoning(e):  # a library's cleanup raised in the stop's place
-                    return _abandon(run_dir, info, result)
                 with contextlib.suppress(OSError):  # the error that stopped training is the one to report
                     _record_status(run_dir, info, "diverged" if isinstance(e, Diverged) else "failed", e)
                 raise
         result.history = trainer.history
         return result
-
-
-def _abandon(run_dir: Path, info: dict, result: TrainResult) -> TrainResult:
-    result.interrupted, result.abandoned = "SIGINT", True
-    _record_status(run_dir, info, "interrupted")
-    return result
-
-
-def _raised_while_abandoning(e: BaseException) -> bool:
-    """Whether `e` was raised by cleanup that a second Ctrl-C interrupted (our own file writes
-    hold the stop until they end, see runs.stop_now; a library's may not)."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, _Abandoned):
-            return True
-        seen.add(id(e))
-        e = e.__context__
-    return False
 
 
 def _record_status(run_dir: Path, info: dict, status: str, error: Exception | None = None) -> None:
